@@ -1,0 +1,272 @@
+"""``App``: collect tool functions, compile them, and serve them.
+
+``add_tool()`` is the real registration API; ``@app.tool`` is sugar over it
+and hands the function back unchanged, so tests can still call it directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, TypeVar, overload
+
+from iccm_network.config import Settings
+from iccm_network.errors import ToolDefinitionError
+from iccm_network.protocol import ServerInfo
+from iccm_network.routes import RouteTable, Tool, compile_tool
+from iccm_network.server import Server
+
+__all__ = ["App"]
+
+logger = logging.getLogger("iccm_network.app")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class App:
+    """An MCP server made of typed tool functions.
+
+    Args:
+        name: The server's name, sent as ``serverInfo.name``.
+        version: The server's version.
+        title: A human-readable title for ``serverInfo``.
+        instructions: Guidance for the model, sent with ``initialize``.
+        host: Interface to bind (default: every interface, or ``MCP_HOST``).
+        port: Port to bind (default: ``MCP_PORT``, else 8000).
+        **settings: Any other ``Settings`` field, such as ``max_message_size``
+            or ``tool_timeout``; they override the environment.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        version: str = "0.1.0",
+        *,
+        title: str | None = None,
+        instructions: str | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        **settings: Any,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError("an App needs a non-empty name")
+        self.name = name
+        self.version = version
+        self.title = title
+        self.instructions = instructions
+        self._settings = dict(settings, host=host, port=port)
+        Settings.from_environment({}, **self._settings)  # fail now on a bad setting
+        self._tools: dict[str, Tool] = {}
+
+    def __repr__(self) -> str:
+        return f"App({self.name!r}, version={self.version!r}, tools={list(self._tools)})"
+
+    @property
+    def tools(self) -> Mapping[str, Tool]:
+        """The registered tools by name, in registration order."""
+        return dict(self._tools)
+
+    # -- registration --------------------------------------------------------
+
+    def add_tool(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        input_schema: Mapping[str, Any] | None = None,
+        title: str | None = None,
+        annotations: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Tool:
+        """Register a function as a tool.
+
+        Args:
+            fn: The tool function, sync (run in a worker thread) or async.
+            name: The tool name; defaults to the function's name.
+            description: Defaults to the docstring.
+            input_schema: A hand-written ``inputSchema``, used as is instead
+                of the one generated from the type hints.
+            title: A human-readable title.
+            annotations: MCP hints: ``readOnlyHint``, ``destructiveHint``,
+                ``idempotentHint``, ``openWorldHint``.
+            timeout: Seconds a call may run before it is cancelled.
+
+        Raises:
+            ToolDefinitionError: The name is taken or invalid, or the
+                function cannot be described as a JSON Schema.
+        """
+        tool = compile_tool(
+            fn,
+            name=name,
+            description=description,
+            input_schema=input_schema,
+            title=title,
+            annotations=annotations,
+            timeout=timeout,
+        )
+        existing = self._tools.get(tool.name)
+        if existing is not None:
+            raise ToolDefinitionError(
+                f"tool {tool.name!r} is already registered by "
+                f"{getattr(existing.fn, '__qualname__', existing.fn)!s}"
+            )
+        self._tools[tool.name] = tool
+        return tool
+
+    @overload
+    def tool(self, fn: F, /) -> F: ...
+
+    @overload
+    def tool(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        title: str | None = None,
+        annotations: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Callable[[F], F]: ...
+
+    def tool(
+        self,
+        fn: F | None = None,
+        /,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        title: str | None = None,
+        annotations: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> F | Callable[[F], F]:
+        """Decorator form of ``add_tool``; returns the function unchanged.
+
+        Use it bare (``@app.tool``) or with options
+        (``@app.tool(name="x", timeout=30)``).
+
+        Args:
+            fn: The function, when used bare.
+            name: The tool name; defaults to the function's name.
+            description: Defaults to the docstring.
+            title: A human-readable title.
+            annotations: MCP hints such as ``readOnlyHint``.
+            timeout: Seconds a call may run before it is cancelled.
+        """
+
+        def register(f: F) -> F:
+            self.add_tool(
+                f,
+                name=name,
+                description=description,
+                title=title,
+                annotations=annotations,
+                timeout=timeout,
+            )
+            return f
+
+        return register if fn is None else register(fn)
+
+    # -- serving -------------------------------------------------------------
+
+    def settings(self, **overrides: Any) -> Settings:
+        """The settings a server would use: overrides, app, environment, defaults.
+
+        Args:
+            **overrides: Settings that win over everything else.
+        """
+        return Settings.from_environment(**self._settings).replace(**overrides)
+
+    def server(self, **overrides: Any) -> Server:
+        """A ``Server`` for the tools registered so far, not yet started.
+
+        Args:
+            **overrides: Settings, as for ``settings()``.
+        """
+        info = ServerInfo(
+            name=self.name, version=self.version, title=self.title, instructions=self.instructions
+        )
+        return Server(RouteTable(self._tools), info, self.settings(**overrides))
+
+    @contextlib.asynccontextmanager
+    async def serving(
+        self, host: str | None = None, port: int | None = None, **overrides: Any
+    ) -> AsyncIterator[Server]:
+        """Run the server in the background for the ``async with`` block.
+
+        Example: ``async with app.serving(host="127.0.0.1", port=0) as server``,
+        then connect to ``server.url``.
+
+        Args:
+            host: Interface to bind.
+            port: Port to bind; 0 picks a free one.
+            **overrides: Other settings.
+        """
+        server = self.server(host=host, port=port, **overrides)
+        await server.start()
+        try:
+            yield server
+        finally:
+            await server.shutdown(grace=0 if sys.exc_info()[0] is not None else None)
+
+    async def serve(
+        self, host: str | None = None, port: int | None = None, **overrides: Any
+    ) -> None:
+        """Serve until SIGTERM or SIGINT, then shut down gracefully.
+
+        Args:
+            host: Interface to bind (default: every interface).
+            port: Port to bind.
+            **overrides: Other settings.
+        """
+        server = self.server(host=host, port=port, **overrides)
+        await server.start()
+        loop = asyncio.get_running_loop()
+        stopping: list[asyncio.Task[None]] = []
+
+        def stop(signum: int) -> None:
+            logger.info("received %s", signal.Signals(signum).name)
+            if not stopping:
+                stopping.append(asyncio.create_task(server.shutdown()))
+
+        installed = []
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(signum, stop, signum)
+                installed.append(signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread, or no signals on this platform
+        try:
+            await server.serve_forever()
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+            if not server.draining:
+                await server.shutdown(grace=0)
+            elif stopping:
+                await stopping[0]
+
+    def run(self, host: str | None = None, port: int | None = None, **overrides: Any) -> None:
+        """Serve until SIGTERM or SIGINT: the container entrypoint. Blocks.
+
+        Sets up logging to stderr at ``MCP_LOG_LEVEL`` unless the application
+        configured logging already.
+
+        Args:
+            host: Interface to bind (default: every interface).
+            port: Port to bind.
+            **overrides: Other settings.
+        """
+        settings = self.settings(host=host, port=port, **overrides)
+        if not logging.getLogger().handlers:
+            logging.basicConfig(
+                level=settings.log_level,
+                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                stream=sys.stderr,
+            )
+        asyncio.run(self.serve(host=host, port=port, **overrides))

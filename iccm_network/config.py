@@ -1,0 +1,153 @@
+"""Settings: every one has a safe default and an environment variable.
+
+Precedence, highest first: an argument to ``run()``/``serve()``, an argument
+to ``App(...)``, the environment, the default. The README's configuration
+table lists the same settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Settings"]
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a server can be told, validated once.
+
+    Args:
+        host: Interface to bind; ``None`` binds every interface, IPv4 and IPv6.
+        port: TCP port; 0 picks a free one.
+        log_level: Level for the stderr logging ``App.run()`` sets up.
+        max_message_size: Largest accepted message, in bytes.
+        max_in_flight: Calls that may run at once on one connection.
+        max_connections: Connections served at once.
+        tool_timeout: Default seconds a call may run; ``None`` for no limit.
+        shutdown_grace: Seconds in-flight calls get to finish on shutdown.
+        ping_interval: Seconds between keepalive pings; ``None`` disables them.
+        ping_timeout: Seconds to wait for a pong before closing with 1011.
+        allowed_origins: Browser ``Origin`` values accepted (``*`` for any).
+        allowed_hosts: ``Host`` header values accepted; empty accepts any.
+        auth_token: Bearer token required at the handshake, if set.
+        godot_url: Where to ship log entries (Godot's WebSocket URL).
+        logging_enabled: ``False`` turns Godot shipping off.
+    """
+
+    host: str | None = None
+    port: int = 8000
+    log_level: str = "INFO"
+    max_message_size: int = 16 * 1024 * 1024
+    max_in_flight: int = 256
+    max_connections: int = 4096
+    tool_timeout: float | None = None
+    shutdown_grace: float = 10.0
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    allowed_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    auth_token: str | None = field(default=None, repr=False)
+    godot_url: str | None = None
+    logging_enabled: bool = True
+
+    ENVIRONMENT = {
+        "host": "MCP_HOST",
+        "port": "MCP_PORT",
+        "log_level": "MCP_LOG_LEVEL",
+        "max_message_size": "MCP_MAX_MESSAGE_SIZE",
+        "max_in_flight": "MCP_MAX_IN_FLIGHT",
+        "max_connections": "MCP_MAX_CONNECTIONS",
+        "tool_timeout": "MCP_TOOL_TIMEOUT",
+        "shutdown_grace": "MCP_SHUTDOWN_GRACE",
+        "ping_interval": "MCP_PING_INTERVAL",
+        "ping_timeout": "MCP_PING_TIMEOUT",
+        "allowed_origins": "MCP_ALLOWED_ORIGINS",
+        "allowed_hosts": "MCP_ALLOWED_HOSTS",
+        "auth_token": "MCP_AUTH_TOKEN",
+        "godot_url": "GODOT_URL",
+        "logging_enabled": "LOGGING_ENABLED",
+    }
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0-65535, got {self.port}")
+        for name in ("max_message_size", "max_in_flight", "max_connections"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("tool_timeout", "ping_interval", "ping_timeout"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be positive or unset, got {value}")
+        if self.shutdown_grace < 0:
+            raise ValueError(f"shutdown_grace must not be negative, got {self.shutdown_grace}")
+
+    @classmethod
+    def from_environment(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Read settings from the environment, then apply ``overrides``.
+
+        Args:
+            environ: The environment to read; ``os.environ`` by default.
+            **overrides: Settings given in code; ``None`` values are ignored
+                so that unset arguments fall through to the environment.
+
+        Raises:
+            ValueError: A variable or override has an invalid value; the
+                message names the variable.
+        """
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for fld in dataclasses.fields(cls):
+            variable = cls.ENVIRONMENT[fld.name]
+            raw = environ.get(variable)
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                values[fld.name] = _parse(fld.name, raw.strip())
+            except ValueError as exc:
+                raise ValueError(f"{variable}={raw!r}: {exc}") from None
+        for name, value in overrides.items():
+            if name not in cls.ENVIRONMENT:
+                raise TypeError(f"unknown setting {name!r}")
+            if value is not None:
+                values[name] = tuple(value) if name.startswith("allowed_") else value
+        return cls(**values)
+
+    def replace(self, **overrides: Any) -> Settings:
+        """A copy with the non-``None`` ``overrides`` applied.
+
+        Args:
+            **overrides: Settings to change.
+        """
+        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _parse(name: str, raw: str) -> Any:
+    if name in ("host", "auth_token", "godot_url"):
+        return raw
+    if name == "log_level":
+        return raw.upper()
+    if name in ("allowed_origins", "allowed_hosts"):
+        return _split(raw)
+    if name == "logging_enabled":
+        lowered = raw.lower()
+        if lowered not in _TRUE | _FALSE:
+            raise ValueError("expected true or false")
+        return lowered in _TRUE
+    if name in ("port", "max_message_size", "max_in_flight", "max_connections"):
+        return int(raw)
+    if name in ("tool_timeout", "ping_interval", "ping_timeout") and raw.lower() in ("none", "off"):
+        return None
+    return float(raw)

@@ -1,0 +1,125 @@
+"""Turn what a tool returned or raised into a ``tools/call`` result (pure)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any, Final
+
+from iccm_network.convert import to_jsonable
+from iccm_network.errors import ToolError
+from iccm_network.routes import Tool
+from iccm_network.versions import Features
+
+__all__ = [
+    "ERROR_DATA_META_KEY",
+    "CallTimedOut",
+    "correlation_id",
+    "error_result",
+    "outcome_result",
+    "success_result",
+]
+
+logger = logging.getLogger("iccm_network.results")
+
+ERROR_DATA_META_KEY: Final = "iccm-network/errorData"
+"""Where a ``ToolError``'s ``data`` travels: the result's ``_meta``."""
+
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+class CallTimedOut(Exception):
+    """The outcome of a call that ran past its timeout.
+
+    Args:
+        seconds: The timeout that expired.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"timed out after {seconds:g} s")
+        self.seconds = seconds
+
+
+def correlation_id() -> str:
+    """A short random id that ties a reply to a server-side log line."""
+    return uuid.uuid4().hex[:12]
+
+
+def _finish(result: dict[str, Any], features: Features) -> dict[str, Any]:
+    if features.result_type:
+        result["resultType"] = "complete"
+    return result
+
+
+def success_result(tool: Tool, value: Any, features: Features) -> dict[str, Any]:
+    """The result for a tool that returned ``value``.
+
+    A string is the text itself; anything else is compact JSON text, and
+    also ``structuredContent`` where the revision has it.
+
+    Args:
+        tool: The tool that ran.
+        value: What it returned.
+        features: What the revision supports.
+
+    Raises:
+        TypeError: ``value`` cannot be represented as JSON.
+    """
+    if isinstance(value, str) and tool.output_schema is None:
+        return _finish({"content": [{"type": "text", "text": value}], "isError": False}, features)
+    data = to_jsonable(value)
+    text = data if isinstance(data, str) else _compact(data)
+    result: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": False}
+    if features.structured_content:
+        wrap = tool.wraps_result if tool.output_schema is not None else not isinstance(data, dict)
+        result["structuredContent"] = {"result": data} if wrap else data
+    return _finish(result, features)
+
+
+def error_result(message: str, features: Features, *, data: Any = None) -> dict[str, Any]:
+    """A result with ``isError: true`` that a model can read.
+
+    Args:
+        message: The text shown to the caller.
+        features: What the revision supports.
+        data: Optional JSON-able detail, carried in ``_meta``.
+    """
+    result: dict[str, Any] = {"content": [{"type": "text", "text": message}], "isError": True}
+    if data is not None:
+        result["_meta"] = {ERROR_DATA_META_KEY: to_jsonable(data)}
+    return _finish(result, features)
+
+
+def outcome_result(tool: Tool, outcome: Any, features: Features) -> dict[str, Any]:
+    """The result for whatever a call ended with: a value or an exception.
+
+    Unexpected exceptions are logged with a correlation id; the caller sees
+    only the id, never the exception text.
+
+    Args:
+        tool: The tool that ran.
+        outcome: Its return value, or the exception it raised.
+        features: What the revision supports.
+    """
+    if isinstance(outcome, ToolError):
+        return error_result(outcome.message, features, data=outcome.data)
+    if isinstance(outcome, CallTimedOut):
+        return error_result(f"Tool {tool.name!r} {outcome}", features)
+    if not isinstance(outcome, BaseException):
+        try:
+            return success_result(tool, outcome, features)
+        except (TypeError, ValueError) as exc:
+            outcome = exc
+    incident = correlation_id()
+    logger.error(
+        "tool %r failed [correlation id %s]",
+        tool.name,
+        incident,
+        exc_info=(type(outcome), outcome, outcome.__traceback__),
+    )
+    return error_result(
+        f"Tool {tool.name!r} failed with an internal error (correlation id {incident})",
+        features,
+        data={"correlationId": incident},
+    )
