@@ -10,6 +10,8 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from iccm_network.app import App
+from iccm_network.client import MCPClient
+from iccm_network.compat import MCPServer
 from iccm_network.config import Settings
 from iccm_network.context import Context
 from iccm_network.errors import (
@@ -29,6 +31,10 @@ __all__ = [
     "Server",
     "Settings",
     "Tool",
+    # client
+    "MCPClient",
+    # migration
+    "MCPServer",
     # errors
     "ICCMNetworkError",
     "MCPConnectionError",

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar, overload
 
 from iccm_network.config import Settings
 from iccm_network.errors import ToolDefinitionError
+from iccm_network.lifecycle import serve_until_stopped, started
+from iccm_network.logs import configure_logging
 from iccm_network.protocol import ServerInfo
 from iccm_network.routes import RouteTable, Tool, compile_tool
 from iccm_network.server import Server
@@ -207,49 +207,24 @@ class App:
             port: Port to bind; 0 picks a free one.
             **overrides: Other settings.
         """
-        server = self.server(host=host, port=port, **overrides)
-        await server.start()
-        try:
+        async with started(self.server(host=host, port=port, **overrides), self.name) as server:
             yield server
-        finally:
-            await server.shutdown(grace=0 if sys.exc_info()[0] is not None else None)
 
     async def serve(
         self, host: str | None = None, port: int | None = None, **overrides: Any
     ) -> None:
         """Serve until SIGTERM or SIGINT, then shut down gracefully.
 
+        When ``GODOT_URL`` is set and ``LOGGING_ENABLED`` is not false, the
+        ``iccm_network`` log records (connection events, errors, start and
+        stop) are also shipped to Godot, from a bounded background queue.
+
         Args:
             host: Interface to bind (default: every interface).
             port: Port to bind.
             **overrides: Other settings.
         """
-        server = self.server(host=host, port=port, **overrides)
-        await server.start()
-        loop = asyncio.get_running_loop()
-        stopping: list[asyncio.Task[None]] = []
-
-        def stop(signum: int) -> None:
-            logger.info("received %s", signal.Signals(signum).name)
-            if not stopping:
-                stopping.append(asyncio.create_task(server.shutdown()))
-
-        installed = []
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            try:
-                loop.add_signal_handler(signum, stop, signum)
-                installed.append(signum)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass  # not the main thread, or no signals on this platform
-        try:
-            await server.serve_forever()
-        finally:
-            for signum in installed:
-                loop.remove_signal_handler(signum)
-            if not server.draining:
-                await server.shutdown(grace=0)
-            elif stopping:
-                await stopping[0]
+        await serve_until_stopped(self.server(host=host, port=port, **overrides), self.name)
 
     def run(self, host: str | None = None, port: int | None = None, **overrides: Any) -> None:
         """Serve until SIGTERM or SIGINT: the container entrypoint. Blocks.
@@ -263,10 +238,8 @@ class App:
             **overrides: Other settings.
         """
         settings = self.settings(host=host, port=port, **overrides)
-        if not logging.getLogger().handlers:
-            logging.basicConfig(
-                level=settings.log_level,
-                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                stream=sys.stderr,
-            )
+        try:
+            configure_logging(settings.log_level)
+        except ValueError as exc:
+            raise ValueError(f"MCP_LOG_LEVEL: {exc}") from None
         asyncio.run(self.serve(host=host, port=port, **overrides))

@@ -8,6 +8,7 @@ table lists the same settings.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,9 +34,15 @@ class Settings:
         log_level: Level for the stderr logging ``App.run()`` sets up.
         max_message_size: Largest accepted message, in bytes.
         max_in_flight: Calls that may run at once on one connection.
-        max_connections: Connections served at once.
+        max_connections: Connections served at once; more get HTTP 503.
+        worker_threads: Threads that run sync tools; calls beyond them queue.
         tool_timeout: Default seconds a call may run; ``None`` for no limit.
-        shutdown_grace: Seconds in-flight calls get to finish on shutdown.
+        shutdown_grace: Seconds the whole graceful shutdown may take: in-flight
+            calls get all of it but the last second (a quarter of it when it
+            is under 4 s), which closes the connections.
+        shutdown_close_code: The close code connections get at shutdown:
+            1001 (going away), or 1012 (service restart), which the ICCM
+            relay treats as "reconnect" where 1001 makes it spin.
         ping_interval: Seconds between keepalive pings; ``None`` disables them.
         ping_timeout: Seconds to wait for a pong before closing with 1011.
         allowed_origins: Browser ``Origin`` values accepted (``*`` for any).
@@ -51,8 +58,10 @@ class Settings:
     max_message_size: int = 16 * 1024 * 1024
     max_in_flight: int = 256
     max_connections: int = 4096
+    worker_threads: int = 64
     tool_timeout: float | None = None
     shutdown_grace: float = 10.0
+    shutdown_close_code: int = 1001
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
     allowed_origins: tuple[str, ...] = ()
@@ -68,8 +77,10 @@ class Settings:
         "max_message_size": "MCP_MAX_MESSAGE_SIZE",
         "max_in_flight": "MCP_MAX_IN_FLIGHT",
         "max_connections": "MCP_MAX_CONNECTIONS",
+        "worker_threads": "MCP_WORKER_THREADS",
         "tool_timeout": "MCP_TOOL_TIMEOUT",
         "shutdown_grace": "MCP_SHUTDOWN_GRACE",
+        "shutdown_close_code": "MCP_SHUTDOWN_CLOSE_CODE",
         "ping_interval": "MCP_PING_INTERVAL",
         "ping_timeout": "MCP_PING_TIMEOUT",
         "allowed_origins": "MCP_ALLOWED_ORIGINS",
@@ -80,17 +91,8 @@ class Settings:
     }
 
     def __post_init__(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ValueError(f"port must be 0-65535, got {self.port}")
-        for name in ("max_message_size", "max_in_flight", "max_connections"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("tool_timeout", "ping_interval", "ping_timeout"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ValueError(f"{name} must be positive or unset, got {value}")
-        if self.shutdown_grace < 0:
-            raise ValueError(f"shutdown_grace must not be negative, got {self.shutdown_grace}")
+        for fld in dataclasses.fields(self):
+            _check(fld.name, getattr(self, fld.name))
 
     @classmethod
     def from_environment(
@@ -115,7 +117,7 @@ class Settings:
             if raw is None or raw.strip() == "":
                 continue
             try:
-                values[fld.name] = _parse(fld.name, raw.strip())
+                values[fld.name] = _check(fld.name, _parse(fld.name, raw.strip()))
             except ValueError as exc:
                 raise ValueError(f"{variable}={raw!r}: {exc}") from None
         for name, value in overrides.items():
@@ -134,6 +136,26 @@ class Settings:
         return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
+_COUNTS = ("max_message_size", "max_in_flight", "max_connections", "worker_threads")
+_SECONDS = ("tool_timeout", "ping_interval", "ping_timeout")
+_SHUTDOWN_CLOSE_CODES = (1001, 1012)
+
+
+def _check(name: str, value: Any) -> Any:
+    """Return ``value`` if it is valid for the setting ``name``, else raise ``ValueError``."""
+    if name == "port" and not 0 <= value <= 65535:
+        raise ValueError(f"port must be 0-65535, got {value}")
+    if name in _COUNTS and value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    if name in _SECONDS and value is not None and not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a positive number of seconds or unset, got {value}")
+    if name == "shutdown_close_code" and value not in _SHUTDOWN_CLOSE_CODES:
+        raise ValueError(f"shutdown_close_code must be 1001 or 1012, got {value}")
+    if name == "shutdown_grace" and not 0 <= value < math.inf:
+        raise ValueError(f"shutdown_grace must be 0 or more seconds, got {value}")
+    return value
+
+
 def _parse(name: str, raw: str) -> Any:
     if name in ("host", "auth_token", "godot_url"):
         return raw
@@ -146,8 +168,8 @@ def _parse(name: str, raw: str) -> Any:
         if lowered not in _TRUE | _FALSE:
             raise ValueError("expected true or false")
         return lowered in _TRUE
-    if name in ("port", "max_message_size", "max_in_flight", "max_connections"):
+    if name in ("port", "shutdown_close_code") or name in _COUNTS:
         return int(raw)
-    if name in ("tool_timeout", "ping_interval", "ping_timeout") and raw.lower() in ("none", "off"):
+    if name in _SECONDS and raw.lower() in ("none", "off"):
         return None
     return float(raw)

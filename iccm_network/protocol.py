@@ -20,6 +20,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 from asyncio import CancelledError
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,8 +58,22 @@ logger = logging.getLogger("iccm_network.protocol")
 
 RequestId = str | int | float | None
 
-_ascii_encode = json.JSONEncoder(separators=(",", ":")).encode
-_utf8_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_ascii_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_utf8_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: Python reads infinity, JSON has none to send back
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+_decode = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float).decode
 _NO_ID: Final = object()
 
 
@@ -205,7 +220,7 @@ class ServerProtocol:
             text: The frame's text.
         """
         try:
-            message = json.loads(text)
+            message = _decode(text)
         except (ValueError, RecursionError):
             self._write(_error(None, ParseError("Parse error: the frame is not valid JSON")))
             return
@@ -317,7 +332,12 @@ class ServerProtocol:
             return None if notification else _error(request_id, exc)
         except Exception:
             incident = correlation_id()
-            logger.exception("unexpected error handling %r [correlation id %s]", method, incident)
+            logger.exception(
+                "unexpected error handling %r [correlation id %s]",
+                method,
+                incident,
+                extra={"method": method, "trace_id": incident},
+            )
             if notification:
                 return None
             return _error(
@@ -328,7 +348,7 @@ class ServerProtocol:
 
     def _notification(self, method: str, params: Any, batch: _Batch | None) -> None:
         if method == "notifications/cancelled":
-            if isinstance(params, dict) and "requestId" in params:
+            if isinstance(params, dict) and _valid_id(params.get("requestId", [])):
                 call = self._running.get(_id_key(params["requestId"]))
                 if call is not None and not call.cancelled:
                     call.cancelled = True

@@ -26,7 +26,7 @@ logger = logging.getLogger("iccm_network.results")
 ERROR_DATA_META_KEY: Final = "iccm-network/errorData"
 """Where a ``ToolError``'s ``data`` travels: the result's ``_meta``."""
 
-_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
 class CallTimedOut(Exception):
@@ -110,14 +110,28 @@ def outcome_result(tool: Tool, outcome: Any, features: Features) -> dict[str, An
         try:
             return success_result(tool, outcome, features)
         except (TypeError, ValueError) as exc:
-            outcome = exc
+            # The tool's own bug or a value a client provoked (a 5,000-digit
+            # integer): one line, no traceback to flood the log.
+            incident = correlation_id()
+            logger.warning(
+                "tool %r returned a value that cannot be sent as JSON: %s [correlation id %s]",
+                tool.name,
+                exc,
+                incident,
+            )
+            return _internal_error(tool, incident, features)
     incident = correlation_id()
     logger.error(
         "tool %r failed [correlation id %s]",
         tool.name,
         incident,
         exc_info=(type(outcome), outcome, outcome.__traceback__),
+        extra={"tool": tool.name, "trace_id": incident},
     )
+    return _internal_error(tool, incident, features)
+
+
+def _internal_error(tool: Tool, incident: str, features: Features) -> dict[str, Any]:
     return error_result(
         f"Tool {tool.name!r} failed with an internal error (correlation id {incident})",
         features,

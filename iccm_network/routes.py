@@ -14,16 +14,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, ValidationError
-
 from iccm_network.context import Context
 from iccm_network.convert import build_converter
 from iccm_network.errors import InvalidParams, ToolDefinitionError
 from iccm_network.schema import function_schema
+from iccm_network.validation import ArgumentValidator, SchemaError, check_schema
 from iccm_network.versions import Features
 
-__all__ = ["RouteTable", "Tool", "compile_tool", "validation_problems"]
+__all__ = ["RouteTable", "Tool", "compile_tool", "is_coroutine_callable"]
 
 _NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 _ANNOTATION_HINTS: Final = frozenset(
@@ -64,7 +62,7 @@ class Tool:
     timeout: float | None = None
     is_async: bool = False
     context_parameter: str | None = None
-    validator: Draft202012Validator = field(repr=False, compare=False, kw_only=True)
+    validator: ArgumentValidator = field(repr=False, compare=False, kw_only=True)
     converter: ArgumentConverter | None = field(default=None, repr=False, compare=False)
 
     def prepare(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,10 +76,11 @@ class Tool:
                 each failing JSON Pointer path and message.
         """
         if not self.validator.is_valid(arguments):
-            problems = validation_problems(self.validator, arguments)
-            raise InvalidParams(
-                f"Invalid arguments for tool {self.name!r}", data={"errors": problems}
-            )
+            problems = self.validator.problems(arguments)
+            if problems:  # else only the fast path objected (formats, `$` in patterns)
+                raise InvalidParams(
+                    f"Invalid arguments for tool {self.name!r}", data={"errors": problems}
+                )
         if self.converter is None:
             return dict(arguments)
         try:
@@ -112,40 +111,12 @@ class Tool:
         return tool
 
 
-def _pointer(parts: Iterator[Any] | Any) -> str:
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
-
-
-def validation_problems(validator: Draft202012Validator, instance: Any) -> list[dict[str, str]]:
-    """Every schema violation of ``instance``, as JSON Pointer path and message.
-
-    A missing required property is reported at the property's own path, which
-    tells a model exactly what to add.
+def is_coroutine_callable(fn: Callable[..., Any]) -> bool:
+    """Whether calling ``fn`` returns a coroutine: functions, partials, callable objects.
 
     Args:
-        validator: A compiled validator.
-        instance: The value that failed validation.
+        fn: Any callable.
     """
-    problems: list[dict[str, str]] = []
-    errors: list[ValidationError] = sorted(
-        validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path]
-    )
-    for error in errors:
-        path = _pointer(error.absolute_path)
-        if error.validator == "required" and isinstance(error.instance, dict):
-            required: Any = error.validator_value
-            for missing in required:
-                if missing not in error.instance:
-                    problems.append(
-                        {"path": f"{path}{_pointer([missing])}", "message": error.message}
-                    )
-                    break
-            continue
-        problems.append({"path": path, "message": error.message})
-    return problems
-
-
-def _is_async(fn: Callable[..., Any]) -> bool:
     # A callable object's coroutine-ness lives on its __call__ method.
     call = fn if inspect.isroutine(fn) or isinstance(fn, functools.partial) else type(fn).__call__
     return inspect.iscoroutinefunction(call)
@@ -228,10 +199,10 @@ def compile_tool(
         doc_description = inspect.getdoc(fn) or ""
         if schema.get("type") != "object":
             raise ToolDefinitionError(f'{owner}: inputSchema must have "type": "object"')
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        raise ToolDefinitionError(f"{owner}: invalid inputSchema: {exc.message}") from None
+        try:
+            check_schema(schema)  # generated schemas were checked where they were made
+        except SchemaError as exc:
+            raise ToolDefinitionError(f"{owner}: invalid inputSchema: {exc.message}") from None
 
     return Tool(
         name=tool_name,
@@ -243,9 +214,9 @@ def compile_tool(
         title=title,
         annotations=dict(annotations) if annotations else None,
         timeout=float(timeout) if timeout is not None else None,
-        is_async=_is_async(fn),
+        is_async=is_coroutine_callable(fn),
         context_parameter=context_parameter,
-        validator=Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER),
+        validator=ArgumentValidator(schema),
         converter=converter,
     )
 
@@ -272,6 +243,15 @@ class RouteTable(Mapping[str, Tool]):
 
     def __len__(self) -> int:
         return len(self._tools)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The tool called ``name``, or ``default`` (a fast path for lookups).
+
+        Args:
+            name: The tool name.
+            default: What to return when there is no such tool.
+        """
+        return self._tools.get(name, default)
 
     def definitions(self, features: Features) -> list[dict[str, Any]]:
         """Every tool's definition under one revision, in registration order.

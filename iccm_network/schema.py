@@ -28,8 +28,6 @@ from pathlib import PurePath
 from typing import Any
 
 import typing_extensions
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 
 from iccm_network.convert import (
     DICT_ORIGINS,
@@ -44,6 +42,7 @@ from iccm_network.convert import (
 )
 from iccm_network.docstrings import parse_docstring
 from iccm_network.errors import ToolDefinitionError
+from iccm_network.validation import SchemaError, check_schema
 
 __all__ = ["FunctionSchema", "function_schema", "type_schema"]
 
@@ -222,7 +221,7 @@ def _output_schema(hints: dict[str, Any], name: str) -> tuple[dict[str, Any] | N
 
 def _checked(schema: dict[str, Any], name: str) -> dict[str, Any]:
     try:
-        Draft202012Validator.check_schema(schema)
+        check_schema(schema)
     except SchemaError as exc:  # pragma: no cover - a bug in this module, reported clearly
         raise ToolDefinitionError(f"{name}: generated an invalid schema: {exc.message}") from exc
     return schema

@@ -2,20 +2,41 @@
 
 This is the only server module that touches ``websockets`` and the event
 loop. Each connection gets a ``ServerProtocol``; its read loop never waits for
-a call, so keepalive pings keep flowing however long the tools take.
+a call, so keepalive pings keep flowing however long the tools take. Sync
+tools run on daemon worker threads, so a tool stuck in a system call can
+neither stall the loop nor keep the process alive after shutdown.
+
+Close codes a client may see:
+
+====  ==============================================================
+1000  normal closure
+1001  the server is shutting down (1012 with ``shutdown_close_code=1012``)
+1003  a binary frame arrived; MCP messages are text frames
+1007  a text frame was not valid UTF-8
+1009  a message was larger than ``max_message_size``
+1011  no keepalive pong arrived within ``ping_timeout``
+====  ==============================================================
+
+HTTP answers at the handshake: 200 or 503 for ``GET /healthz``, 401 for a
+missing or wrong bearer token, 403 for an ``Origin`` or ``Host`` that is not
+allowed, 503 when ``max_connections`` are open or the server is draining, and
+``websockets``' own answers (426 and so on) for other plain HTTP requests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import hmac
 import http
 import json
 import logging
+import queue
 import socket
+import threading
 import time
-from collections.abc import Awaitable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from websockets.asyncio.server import Server as WebSocketServer
@@ -23,19 +44,163 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 from websockets.typing import Subprotocol
 
 from iccm_network.config import Settings
 from iccm_network.context import Context
+from iccm_network.errors import ToolError
+from iccm_network.logs import log_startup, mark_shipper_connection
 from iccm_network.protocol import CallTimedOut, ServerInfo, ServerProtocol, ToolCall
-from iccm_network.routes import RouteTable
+from iccm_network.routes import RouteTable, Tool
 
-__all__ = ["Server"]
+__all__ = [
+    "CLOSE_GOING_AWAY",
+    "CLOSE_INVALID_DATA",
+    "CLOSE_MESSAGE_TOO_BIG",
+    "CLOSE_UNSUPPORTED_DATA",
+    "Server",
+]
 
 logger = logging.getLogger("iccm_network.server")
 
 _MCP = Subprotocol("mcp")
+
+CLOSE_GOING_AWAY = 1001
+"""Close code sent to every connection when the server shuts down."""
 CLOSE_UNSUPPORTED_DATA = 1003
+"""Close code for a binary frame: MCP messages are text frames."""
+CLOSE_INVALID_DATA = 1007
+"""Close code for a text frame that is not valid UTF-8 (sent by ``websockets``)."""
+CLOSE_MESSAGE_TOO_BIG = 1009
+"""Close code for a message over ``max_message_size`` (sent by ``websockets``)."""
+
+_SHUTDOWN_MESSAGE = "the server shut down before the call finished"
+
+
+class _QuietWebSockets(logging.Filter):
+    """Filter for the logger handed to ``websockets``.
+
+    Its INFO lines (connection open/closed, HTTP response sent) duplicate the
+    ones this module writes with more detail, and its DEBUG lines list every
+    request header, bearer tokens included.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO:
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        args = record.args
+        if (
+            record.levelno == logging.DEBUG
+            and isinstance(args, tuple)
+            and len(args) == 2
+            and isinstance(args[0], str)
+            and args[0].lower() in ("authorization", "cookie")
+        ):
+            record.args = (args[0], "[redacted]")
+        return True
+
+
+_websockets_logger = logging.getLogger("iccm_network.websockets")
+_websockets_logger.addFilter(_QuietWebSockets())
+
+
+class _WorkerThreads:
+    """A small pool of daemon threads for sync tools.
+
+    ``ThreadPoolExecutor`` joins its threads at interpreter exit, so one tool
+    stuck in a system call would keep a stopped server's process alive until
+    Docker kills it. Daemon threads do not; a call that is cancelled or timed
+    out before a thread picks it up is skipped.
+
+    Args:
+        limit: The most threads to start.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._jobs: queue.SimpleQueue[
+            tuple[contextvars.Context, Callable[[], Any], asyncio.Future[Any]] | None
+        ] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+        self._stopped = False
+
+    def submit(self, fn: Callable[[], Any]) -> asyncio.Future[Any]:
+        """Run ``fn`` on a worker thread; the future settles on the running loop.
+
+        Args:
+            fn: The work, taking no arguments.
+        """
+        if self._stopped:
+            raise RuntimeError("the server has shut down")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._jobs.put((contextvars.copy_context(), fn, future))
+        with self._lock:
+            if self._idle > 0:
+                self._idle -= 1  # claimed: that thread takes this job
+                return future
+            if self._threads >= self._limit:
+                return future  # queued until a thread is free
+            self._threads += 1
+        thread = threading.Thread(target=self._work, name="iccm-network-tool", daemon=True)
+        thread.start()
+        return future
+
+    def stop(self) -> None:
+        """Let idle threads exit; busy ones exit when their call returns."""
+        with self._lock:
+            self._stopped = True
+            threads = self._threads
+        for _ in range(threads):
+            self._jobs.put(None)
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            context, fn, future = job
+            if not future.cancelled():
+                self._run(context, fn, future)
+            with self._lock:
+                self._idle += 1
+
+    @staticmethod
+    def _run(
+        context: contextvars.Context, fn: Callable[[], Any], future: asyncio.Future[Any]
+    ) -> None:
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            result = context.run(fn)
+        except Exception as exc:
+            error = exc
+        except BaseException as exc:
+            # SystemExit or KeyboardInterrupt from a tool must not reach the
+            # event loop, which would stop the whole server.
+            error = RuntimeError(f"the tool raised {type(exc).__name__}")
+        try:
+            future.get_loop().call_soon_threadsafe(_settle, future, result, error)
+        except RuntimeError:
+            pass  # the loop has closed: nobody is waiting for the answer
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    # Work abandoned after a timeout may still fail; asyncio would log that
+    # as "exception was never retrieved".
+    if not future.cancelled():
+        future.exception()
 
 
 def _listening_socket(port: int) -> socket.socket:
@@ -61,12 +226,14 @@ def _listening_socket(port: int) -> socket.socket:
     return sock
 
 
-def _peer(connection: ServerConnection) -> str:
-    address = connection.remote_address
-    if not address:
-        return "?"
+def _address(address: Sequence[Any]) -> str:
     host = str(address[0]).removeprefix("::ffff:")
     return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
+
+
+def _peer(connection: ServerConnection) -> str:
+    address = connection.remote_address
+    return _address(address) if address else "?"
 
 
 class Server:
@@ -84,7 +251,14 @@ class Server:
         self.settings = settings
         self._server: WebSocketServer | None = None
         self._connections: dict[ServerConnection, dict[ToolCall, asyncio.Task[None]]] = {}
+        # Connections that passed the handshake checks: counted against
+        # max_connections from then on, so a burst of handshakes cannot
+        # overshoot the bound before their handlers start.
+        self._admitted: set[ServerConnection] = set()
+        self._workers = _WorkerThreads(settings.worker_threads)
         self._draining = False
+        self._abandoning = False
+        self._stopping: asyncio.Task[None] | None = None
         self._closed = asyncio.Event()
 
     # -- addresses -----------------------------------------------------------
@@ -105,8 +279,10 @@ class Server:
     def url(self) -> str:
         """A ``ws://`` URL that reaches the server from this machine."""
         host = self.settings.host
-        if host in (None, "", "0.0.0.0", "::"):
+        if host in (None, "", "0.0.0.0"):
             host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
         assert host is not None
         return f"ws://[{host}]:{self.port}" if ":" in host else f"ws://{host}:{self.port}"
 
@@ -123,15 +299,26 @@ class Server:
     # -- lifecycle -----------------------------------------------------------
 
     async def start(self) -> None:
-        """Bind and start accepting connections; returns once listening."""
+        """Bind and start accepting connections; returns once listening.
+
+        Raises:
+            RuntimeError: The server was started before.
+            OSError: The address cannot be bound.
+        """
+        if self._server is not None or self._stopping is not None:
+            raise RuntimeError("a Server can be started only once")
         settings = self.settings
         options: dict[str, Any] = {
             "process_request": self._process_request,
+            "process_response": self._process_response,
             "select_subprotocol": self._select_subprotocol,
             "max_size": settings.max_message_size,
             "ping_interval": settings.ping_interval,
             "ping_timeout": settings.ping_timeout,
-            "logger": logging.getLogger("iccm_network.websockets"),
+            "logger": _websockets_logger,
+            # asyncio's default backlog of 100 drops SYNs when a fleet of
+            # clients reconnects at once; the kernel caps this at somaxconn.
+            "backlog": socket.SOMAXCONN,
         }
         if settings.host is None or settings.host == "":
             self._server = await serve(
@@ -139,8 +326,7 @@ class Server:
             )
         else:
             self._server = await serve(self._handle, settings.host, settings.port, **options)
-        for sock in self._server.sockets:
-            logger.info("listening on %s", sock.getsockname()[:2])
+        log_startup(self)
 
     async def serve_forever(self) -> None:
         """Serve until ``shutdown()`` completes."""
@@ -149,42 +335,88 @@ class Server:
     async def shutdown(self, grace: float | None = None) -> None:
         """Stop gracefully: refuse newcomers, drain, then close with 1001.
 
-        New handshakes get HTTP 503 and ``/healthz`` says ``draining`` while
-        in-flight calls get up to ``grace`` seconds to finish; calls still
-        running then are cancelled.
+        The whole shutdown takes at most ``grace`` seconds (0.2 s when less
+        is asked for). In-flight calls, and calls that arrive on open
+        connections meanwhile, get all of it but the closing time (1 s, or a
+        quarter of ``grace`` when that is shorter); ``/healthz`` answers 503
+        and new handshakes get HTTP 503 all along. Calls still running then
+        are cancelled and answered with a tool error, connections are closed
+        with 1001, and those that do not finish the closing handshake in time
+        are dropped. Concurrent calls share one shutdown.
 
         Args:
-            grace: Seconds to wait for in-flight calls; the setting by default.
+            grace: Seconds for the whole shutdown; the ``shutdown_grace``
+                setting by default.
         """
-        if self._server is None or self._draining:
-            await self._closed.wait()
+        if self._server is None:
+            self._closed.set()
             return
+        if self._stopping is None:
+            budget = self.settings.shutdown_grace if grace is None else grace
+            self._stopping = asyncio.create_task(self._shut_down(max(budget, 0.2)))
+        await asyncio.shield(self._stopping)
+
+    async def _shut_down(self, budget: float) -> None:
+        try:
+            await self._drain_and_close(budget)
+        finally:
+            # Whatever happened, serve_forever() must return and threads go.
+            self._workers.stop()
+            self._closed.set()
+            logger.info("server stopped")
+
+    async def _drain_and_close(self, budget: float) -> None:
+        assert self._server is not None
+        loop = asyncio.get_running_loop()
+        end = loop.time() + budget
+        calls_end = end - min(1.0, budget / 4)
         self._draining = True
-        grace = self.settings.shutdown_grace if grace is None else grace
-        running = [task for tasks in self._connections.values() for task in tasks.values()]
-        logger.info("shutting down: %d calls in flight, grace %g s", len(running), grace)
-        if running:
-            await asyncio.wait(running, timeout=grace)
-            for task in running:
+        logger.info(
+            "shutting down: %d connections, %d calls in flight, grace %g s",
+            len(self._connections),
+            len(self._calls()),
+            budget,
+        )
+        # Calls started during the drain are waited for too, to the same end.
+        while (running := self._calls()) and (left := calls_end - loop.time()) > 0:
+            await asyncio.wait(running, timeout=left)
+        abandoned = self._calls()
+        if abandoned:
+            logger.warning(
+                "cancelling %d calls still running after the grace period", len(abandoned)
+            )
+            self._abandoning = True
+            for task in abandoned:
                 task.cancel()
+            await asyncio.wait(abandoned, timeout=max((end - loop.time()) / 2, 0.01))
         server = self._server
+        server.close(close_connections=False)  # stop listening
+        connections = set(self._connections) | server.connections
+        code = self.settings.shutdown_close_code
         closing = [
-            asyncio.create_task(connection.close(1001, "server shutting down"))
-            for connection in list(self._connections)
+            asyncio.create_task(connection.close(code, "server shutting down"))
+            for connection in connections
         ]
         if closing:
-            await asyncio.wait(closing, timeout=2)
-        server.close(close_connections=False)
+            await asyncio.wait(closing, timeout=max(end - loop.time(), 0.01))
+        stuck = [c for c in connections if c.state is not State.CLOSED]
+        if stuck:
+            logger.warning("dropping %d connections that did not close in time", len(stuck))
+            for connection in stuck:
+                connection.transport.abort()
         try:
-            await asyncio.wait_for(server.wait_closed(), timeout=2)
-        except TimeoutError:
-            logger.warning("connections still open after shutdown; abandoning them")
-        self._closed.set()
-        logger.info("server stopped")
+            await asyncio.wait_for(server.wait_closed(), timeout=max(end - loop.time(), 0.05))
+        except asyncio.TimeoutError:
+            logger.warning("connection handlers still running after shutdown; leaving them")
+
+    def _calls(self) -> list[asyncio.Task[None]]:
+        return [task for tasks in self._connections.values() for task in tasks.values()]
 
     # -- handshake -----------------------------------------------------------
 
-    def _select_subprotocol(self, connection: ServerConnection, offered: Any) -> Subprotocol | None:
+    def _select_subprotocol(
+        self, connection: ServerConnection, offered: Sequence[Subprotocol]
+    ) -> Subprotocol | None:
         return _MCP if _MCP in offered else None
 
     def _health(self, connection: ServerConnection) -> Response:
@@ -197,7 +429,9 @@ class Server:
         }
         status = http.HTTPStatus.SERVICE_UNAVAILABLE if self._draining else http.HTTPStatus.OK
         response = connection.respond(status, json.dumps(body) + "\n")
+        del response.headers["Content-Type"]
         response.headers["Content-Type"] = "application/json"
+        response.headers["Cache-Control"] = "no-store"
         return response
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -205,37 +439,68 @@ class Server:
             return self._health(connection)
         if self._draining:
             return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Server shutting down\n")
-        settings = self.settings
-        if len(self._connections) >= settings.max_connections:
-            logger.warning("refused a connection: %d connections open", len(self._connections))
-            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Too many connections\n")
-        refusal = self._refusal(request.headers)
+        refusal = self._refusal(connection, request.headers)
         if refusal is not None:
-            return connection.respond(*refusal)
-        token = settings.auth_token
-        if token is not None:
-            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode(), token.encode()
-            ):
-                response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
-                response.headers["WWW-Authenticate"] = "Bearer"
-                return response
+            return refusal
+        if not self._admit(connection):
+            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Too many connections\n")
         return None
 
-    def _refusal(self, headers: Headers) -> tuple[http.HTTPStatus, str] | None:
+    def _process_response(
+        self, connection: ServerConnection, request: Request, response: Response
+    ) -> None:
+        if response.status_code != http.HTTPStatus.SWITCHING_PROTOCOLS:
+            self._admitted.discard(connection)
+
+    def _admit(self, connection: ServerConnection) -> bool:
+        limit = self.settings.max_connections
+        if len(self._admitted) >= limit:
+            # A handshake that failed after admission never reached the handler.
+            self._admitted = {c for c in self._admitted if c.state is not State.CLOSED}
+            if len(self._admitted) >= limit:
+                logger.warning(
+                    "refused a connection from %s: %d connections open (max_connections)",
+                    _peer(connection),
+                    len(self._admitted),
+                )
+                return False
+        self._admitted.add(connection)
+        return True
+
+    def _refusal(self, connection: ServerConnection, headers: Headers) -> Response | None:
         settings = self.settings
+        for name in ("Origin", "Host", "Authorization"):
+            # headers.get() raises on a repeated header; a repeat is also how
+            # a request smuggles a second value past a check.
+            if len(headers.get_all(name)) > 1:
+                logger.warning("refused a connection from %s: repeated %s", _peer(connection), name)
+                return connection.respond(http.HTTPStatus.BAD_REQUEST, f"Repeated {name} header\n")
         origin = headers.get("Origin")
         if origin is not None and "*" not in settings.allowed_origins:
             if origin not in settings.allowed_origins:
-                logger.warning("refused a connection from origin %r", origin)
-                return http.HTTPStatus.FORBIDDEN, "Origin not allowed\n"
+                logger.warning("refused a connection from %s: origin %r", _peer(connection), origin)
+                return connection.respond(http.HTTPStatus.FORBIDDEN, "Origin not allowed\n")
         if settings.allowed_hosts:
-            host = headers.get("Host", "")
-            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-            if host not in settings.allowed_hosts and name not in settings.allowed_hosts:
-                logger.warning("refused a connection for host %r", host)
-                return http.HTTPStatus.FORBIDDEN, "Host not allowed\n"
+            host = headers.get("Host", "").lower()
+            name = host if host.endswith("]") else host.rpartition(":")[0] or host
+            allowed = {h.lower() for h in settings.allowed_hosts}
+            if host not in allowed and name not in allowed and name.strip("[]") not in allowed:
+                logger.warning("refused a connection from %s: host %r", _peer(connection), host)
+                return connection.respond(http.HTTPStatus.FORBIDDEN, "Host not allowed\n")
+        token = settings.auth_token
+        if token is not None:
+            scheme, _, given = headers.get("Authorization", "").partition(" ")
+            # Compare digests of equal length: compare_digest leaks only length.
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode("utf-8", "surrogateescape"), token.encode()
+            ):
+                logger.warning(
+                    "refused a connection from %s: missing or wrong bearer token",
+                    _peer(connection),
+                )
+                response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
+                response.headers["WWW-Authenticate"] = "Bearer"
+                return response
         return None
 
     # -- connections ---------------------------------------------------------
@@ -243,12 +508,26 @@ class Server:
     async def _handle(self, connection: ServerConnection) -> None:
         started = time.monotonic()
         peer = _peer(connection)
-        path = connection.request.path if connection.request else "?"
+        request = connection.request
+        path = request.path if request else "?"
+        origin = request.headers.get("Origin") if request else None
+        # Marks this task and the call tasks it starts, so that a log
+        # shipper's own traffic is never shipped back to it.
+        shipper = request is not None and mark_shipper_connection(request.headers)
+        fields: dict[str, Any] = {
+            "peer": peer,
+            "path": path,
+            "origin": origin,
+            "subprotocol": connection.subprotocol,
+            "log_shipper": shipper,
+        }
         logger.info(
-            "connection open: peer=%s path=%s subprotocol=%s",
+            "connection open: peer=%s path=%r origin=%r subprotocol=%s",
             peer,
             path,
+            origin,
             connection.subprotocol,
+            extra=fields,
         )
         protocol = ServerProtocol(self.routes, self.info, max_in_flight=self.settings.max_in_flight)
         tasks: dict[ToolCall, asyncio.Task[None]] = {}
@@ -256,9 +535,7 @@ class Server:
         try:
             async for message in connection:
                 if not isinstance(message, str):
-                    await connection.close(
-                        CLOSE_UNSUPPORTED_DATA, "binary frames are not supported"
-                    )
+                    await connection.close(CLOSE_UNSUPPORTED_DATA, "MCP messages are text frames")
                     break
                 protocol.receive_text(message)
                 for call in protocol.calls_to_run():
@@ -270,19 +547,32 @@ class Server:
                         tasks[call].cancel()
                 for frame in protocol.data_to_send():
                     await connection.send(frame)
+                # More tasks than calls in flight means replies wait for a
+                # client that does not read them: stop reading from it until
+                # one is delivered, so its replies cannot pile up in memory.
+                while len(tasks) > self.settings.max_in_flight:
+                    await asyncio.wait(list(tasks.values()), return_when=asyncio.FIRST_COMPLETED)
         except ConnectionClosed:
             pass
         finally:
             for task in tasks.values():
                 task.cancel()
             del self._connections[connection]
+            self._admitted.discard(connection)
+            duration = time.monotonic() - started
             logger.info(
-                "connection closed: peer=%s path=%s duration=%.3fs code=%s reason=%r",
+                "connection closed: peer=%s path=%r duration=%.3fs code=%s reason=%r",
                 peer,
                 path,
-                time.monotonic() - started,
+                duration,
                 connection.close_code,
                 connection.close_reason or "",
+                extra={
+                    **fields,
+                    "duration": round(duration, 3),
+                    "close_code": connection.close_code,
+                    "close_reason": connection.close_reason or "",
+                },
             )
 
     async def _run(
@@ -302,28 +592,26 @@ class Server:
         started = time.perf_counter()
         outcome: Any
         try:
-            if tool.is_async:
-                work: Awaitable[Any] = tool.fn(**kwargs)
-            else:
-                work = asyncio.get_running_loop().run_in_executor(
-                    None, functools.partial(tool.fn, **kwargs)
-                )
-            outcome = await (work if timeout is None else asyncio.wait_for(work, timeout))
-        except asyncio.TimeoutError as exc:
-            # A tool may raise TimeoutError of its own; only ours has used up the time.
-            expired = timeout is not None and time.perf_counter() - started >= timeout
-            outcome = CallTimedOut(timeout) if expired and timeout is not None else exc
+            outcome = await self._invoke(tool, kwargs, timeout)
         except asyncio.CancelledError as exc:
-            outcome = exc
+            outcome = ToolError(_SHUTDOWN_MESSAGE) if self._abandoning else exc
         except Exception as exc:
             outcome = exc
         if logger.isEnabledFor(logging.INFO):
+            ms = (time.perf_counter() - started) * 1000
+            described = _describe(outcome)
             logger.info(
                 "call tool=%s id=%r ms=%.1f outcome=%s",
                 tool.name,
                 call.request_id,
-                (time.perf_counter() - started) * 1000,
-                _describe(outcome),
+                ms,
+                described,
+                extra={
+                    "tool": tool.name,
+                    "request_id": call.request_id,
+                    "ms": round(ms, 1),
+                    "outcome": described,
+                },
             )
         protocol.complete(call, outcome)
         try:
@@ -331,6 +619,37 @@ class Server:
                 await connection.send(frame)
         except ConnectionClosed:
             pass
+
+    async def _invoke(self, tool: Tool, kwargs: dict[str, Any], timeout: float | None) -> Any:
+        """Run one tool call and return its result.
+
+        Unlike ``asyncio.wait_for``, a timeout does not wait for the tool to
+        acknowledge its cancellation: a tool that ignores it cannot hold the
+        reply back.
+
+        Raises:
+            CallTimedOut: The call ran past ``timeout``.
+            asyncio.CancelledError: The call was cancelled (by the client, a
+                closed connection or shutdown).
+        """
+        work: asyncio.Future[Any]
+        if tool.is_async:
+            work = asyncio.ensure_future(tool.fn(**kwargs))
+        else:
+            work = self._workers.submit(functools.partial(tool.fn, **kwargs))
+        work.add_done_callback(_consume)
+        try:
+            done, _ = await asyncio.wait({work}, timeout=timeout)
+        finally:
+            if not work.done():
+                work.cancel()
+        if not done:
+            assert timeout is not None
+            raise CallTimedOut(timeout)
+        if work.cancelled():
+            # The tool cancelled itself; nothing here asked it to.
+            raise RuntimeError(f"tool {tool.name!r} was cancelled from within")
+        return work.result()
 
     async def _send_progress(
         self, connection: ServerConnection, protocol: ServerProtocol, params: dict[str, Any]
@@ -346,6 +665,8 @@ def _describe(outcome: Any) -> str:
         return "timeout"
     if isinstance(outcome, asyncio.CancelledError):
         return "cancelled"
+    if isinstance(outcome, ToolError) and outcome.message == _SHUTDOWN_MESSAGE:
+        return "cancelled:shutdown"
     if isinstance(outcome, BaseException):
         return f"error:{type(outcome).__name__}"
     return "ok"

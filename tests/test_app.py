@@ -156,3 +156,10 @@ def test_a_bad_environment_variable_is_named_in_the_error(monkeypatch: pytest.Mo
     monkeypatch.setenv("MCP_MAX_MESSAGE_SIZE", "lots")
     with pytest.raises(ValueError, match="MCP_MAX_MESSAGE_SIZE"):
         App("t").settings()
+
+
+def test_the_shutdown_close_code_is_1001_or_1012(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MCP_SHUTDOWN_CLOSE_CODE", "1012")
+    assert App("t").settings().shutdown_close_code == 1012
+    with pytest.raises(ValueError, match="shutdown_close_code"):
+        App("t", shutdown_close_code=1000)

@@ -338,7 +338,7 @@ async def test_the_sdk_client_works_through_the_relay(relay: Relay, mode: str) -
 # --- backend restarts ----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
+RELAY_SPINS_ON_1001 = pytest.mark.xfail(
     strict=True,
     reason=(
         "the server closes with 1001 on shutdown; the relay's forward_backend_to_client then "
@@ -349,10 +349,17 @@ async def test_the_sdk_client_works_through_the_relay(relay: Relay, mode: str) -
         "or redial the backend instead."
     ),
 )
-async def test_the_relay_survives_a_backend_restart(relay: Relay) -> None:
+
+
+@pytest.mark.parametrize(
+    "close_code", [pytest.param(1001, marks=RELAY_SPINS_ON_1001), pytest.param(1012)]
+)
+async def test_the_relay_survives_a_backend_restart(relay: Relay, close_code: int) -> None:
     ping = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"})
     with anyio.fail_after(TIMEOUT):
-        async with app.serving(host="127.0.0.1", port=relay.backend_port):
+        async with app.serving(
+            host="127.0.0.1", port=relay.backend_port, shutdown_close_code=close_code
+        ):
             async with connect(relay.url + PATH) as websocket:
                 await websocket.send(ping)
                 assert json.loads(await websocket.recv())["result"] == {}

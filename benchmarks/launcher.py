@@ -1,0 +1,203 @@
+"""Start benchmark servers as subprocesses, find their ports, and stop them.
+
+A server process is bounded twice: it exits when its standard input closes
+(the launcher holds the pipe) and after ``--lifetime`` seconds in any case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["ROOT", "SERVERS", "RunningServer", "ServerSpec", "cold_start", "iccm_variant", "launch"]
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The repository root, where ``python -m benchmarks...`` finds the package."""
+
+_START_TIMEOUT = 30.0
+_STOP_TIMEOUT = 10.0
+_LIFETIME = 300.0
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """How to start one kind of server.
+
+    Args:
+        name: The name shown in tables.
+        module: The module run with ``python -m``.
+        args: Extra command-line arguments.
+        pythonpath: Directories put first on ``PYTHONPATH`` (a patched
+            iccm_network, say).
+        env: Extra environment variables.
+    """
+
+    name: str
+    module: str
+    args: tuple[str, ...] = ()
+    pythonpath: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+    def command(self, *extra: str) -> list[str]:
+        """The command line that starts this server.
+
+        Args:
+            *extra: More arguments for the server.
+        """
+        return [sys.executable, "-m", self.module, *self.args, *extra]
+
+    @property
+    def cwd(self) -> str:
+        """Where the server starts: ``python -m`` puts this directory first on ``sys.path``."""
+        return self.pythonpath[0] if self.pythonpath else str(ROOT)
+
+    def environment(self) -> dict[str, str]:
+        """The environment the server runs with."""
+        env = dict(os.environ)
+        path = [*self.pythonpath, str(ROOT)]
+        if env.get("PYTHONPATH"):
+            path.append(env["PYTHONPATH"])
+        env["PYTHONPATH"] = os.pathsep.join(path)
+        env.update(self.env)
+        return env
+
+
+_ICCM_ENV = {"MCP_LOG_LEVEL": "WARNING"}
+
+SERVERS: dict[str, ServerSpec] = {
+    "iccm": ServerSpec("iccm", "benchmarks.servers.iccm_app", env=_ICCM_ENV),
+    "raw": ServerSpec("raw", "benchmarks.servers.raw"),
+    "sequential": ServerSpec("sequential", "benchmarks.servers.raw", args=("--sequential",)),
+}
+"""The servers ``compare`` runs: iccm-network and the two hand-written baselines."""
+
+
+def iccm_variant(name: str, path: str) -> ServerSpec:
+    """An iccm-network server importing ``iccm_network`` from ``path`` first.
+
+    Args:
+        name: The name shown in tables.
+        path: A directory holding a (patched) ``iccm_network`` package.
+    """
+    return ServerSpec(name, SERVERS["iccm"].module, pythonpath=(path,), env=_ICCM_ENV)
+
+
+@dataclass
+class RunningServer:
+    """A started server process.
+
+    Args:
+        spec: What was started.
+        process: The subprocess.
+        port: Its port on 127.0.0.1.
+    """
+
+    spec: ServerSpec
+    process: asyncio.subprocess.Process
+    port: int
+
+    @property
+    def pid(self) -> int:
+        """The server's process id, for ``/proc`` figures."""
+        return self.process.pid
+
+    @property
+    def url(self) -> str:
+        """Where to connect."""
+        return f"ws://127.0.0.1:{self.port}/"
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), _STOP_TIMEOUT)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+    if process.stdout is not None:
+        await process.stdout.read()
+
+
+@contextlib.asynccontextmanager
+async def launch(spec: ServerSpec, *extra: str) -> AsyncIterator[RunningServer]:
+    """Run a server for the ``async with`` block.
+
+    Args:
+        spec: The server to start.
+        *extra: More arguments for the server.
+
+    Raises:
+        RuntimeError: The server exited or did not announce a port in time.
+    """
+    process = await asyncio.create_subprocess_exec(
+        *spec.command("--lifetime", str(_LIFETIME), *extra),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        env=spec.environment(),
+        cwd=spec.cwd,
+    )
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(_START_TIMEOUT):
+            line = await process.stdout.readline()
+        word, _, number = line.decode().partition(" ")
+        if word != "PORT":
+            raise RuntimeError(f"{spec.name} server did not start (exit code {process.returncode})")
+        yield RunningServer(spec, process, int(number))
+    finally:
+        await _stop(process)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _accepting(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+async def cold_start(spec: ServerSpec, extra: Sequence[str] = ()) -> float:
+    """Seconds from starting the server process to its port accepting connections.
+
+    Args:
+        spec: The server to start.
+        extra: More arguments for the server.
+
+    Raises:
+        RuntimeError: The port did not accept connections in time.
+    """
+    port = _free_port()
+    started = time.perf_counter()
+    process = await asyncio.create_subprocess_exec(
+        *spec.command("--lifetime", str(_LIFETIME), "--port", str(port), *extra),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        env=spec.environment(),
+        cwd=spec.cwd,
+    )
+    try:
+        while not await _accepting(port):
+            if process.returncode is not None or time.perf_counter() - started > _START_TIMEOUT:
+                raise RuntimeError(f"{spec.name} server did not accept connections")
+            await asyncio.sleep(0.002)
+        return time.perf_counter() - started
+    finally:
+        await _stop(process)

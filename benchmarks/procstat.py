@@ -1,0 +1,35 @@
+"""CPU time and resident memory of another process, read from ``/proc`` (Linux)."""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["cpu_seconds", "rss_bytes"]
+
+_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time used so far by every thread of ``pid``.
+
+    Args:
+        pid: The process to read.
+    """
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        text = stat.read()
+    # The command name may contain spaces and parentheses; fields follow the last ")".
+    fields = text[text.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / _TICKS_PER_SECOND
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of ``pid`` now.
+
+    Args:
+        pid: The process to read.
+    """
+    with open(f"/proc/{pid}/statm", encoding="ascii") as statm:
+        resident = int(statm.read().split()[1])
+    return resident * _PAGE_SIZE

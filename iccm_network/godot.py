@@ -1,0 +1,653 @@
+"""Ship log records to Godot's ``logger_log`` tool without ever slowing a request.
+
+Two pieces with one job each:
+
+- ``GodotHandler`` is a ``logging.Handler`` whose ``emit()`` only turns a
+  record into a small dict and appends it to a bounded in-memory queue. It
+  never blocks and never does I/O, and it is safe to call from worker threads
+  (sync tools log from there). When the queue is full the oldest entry is
+  dropped and counted.
+- ``GodotShipper`` is one background task that drains the queue over one
+  WebSocket connection speaking MCP (``initialize``, then ``tools/call
+  logger_log`` per entry, a few in flight at a time). Connecting and every
+  reply are bounded by timeouts; a Godot that is down or that accepts and
+  never answers costs reconnect attempts with exponential backoff and jitter,
+  and dropped entries, nothing else. Drops are logged locally at most once a
+  minute.
+
+``shipping_logs()`` wires the two together for as long as a server runs;
+``App.serve()`` uses it when ``GODOT_URL`` is set and ``LOGGING_ENABLED`` is
+not false.
+
+This module speaks to ``websockets`` itself rather than through ``MCPClient``:
+like the server transport it only moves frames, and it needs a policy of its
+own (never raise into callers, drop rather than wait, stay out of the logs it
+ships).
+
+Feedback is cut in three places, so that a Godot built with this library can
+ship to itself: records of the ``iccm_network.godot`` loggers (the shipper's
+own) are ignored; records logged while serving a shipper's connection (see
+``iccm_network.logs.mark_shipper_connection``) or carrying ``log_shipper``
+are ignored; and per-call records for ``logger_log`` (the ``tool`` extra) are
+ignored, as are per-call records of calls that succeeded (``outcome == "ok"``):
+Godot gets connection events, errors and start/stop, not every call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import json
+import logging
+import random
+import sys
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine
+from typing import Any, Final, TypeVar
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidURI, WebSocketException
+from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
+
+from iccm_network.logs import SHIPPER_HEADER, in_shipper_connection, redact_url
+
+__all__ = [
+    "GodotHandler",
+    "GodotShipper",
+    "godot_level",
+    "shipping_logs",
+]
+
+logger = logging.getLogger("iccm_network.godot")
+
+T = TypeVar("T")
+
+LOGGER_LOG: Final = "logger_log"
+PROTOCOL_VERSION: Final = "2025-06-18"
+_OWN_LOGGERS: Final = "iccm_network.godot"
+
+_MAX_TEXT: Final = 4096
+"""Characters kept of a message or a field, so that entries stay small."""
+
+_MAX_TRACEBACK: Final = 8192
+
+_STANDARD_ATTRIBUTES: Final = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+"""Attributes every record has; anything else came from ``extra=``."""
+
+_TRACE_KEYS: Final = ("trace_id", "correlation_id", "request_id")
+
+
+def godot_level(levelno: int) -> str:
+    """Godot's level name for a ``logging`` level number.
+
+    Args:
+        levelno: A record's ``levelno``.
+
+    Returns:
+        ``ERROR``, ``WARN``, ``INFO``, ``DEBUG`` or ``TRACE``.
+    """
+    if levelno >= logging.ERROR:
+        return "ERROR"
+    if levelno >= logging.WARNING:
+        return "WARN"
+    if levelno >= logging.INFO:
+        return "INFO"
+    if levelno >= logging.DEBUG:
+        return "DEBUG"
+    return "TRACE"
+
+
+def _clip(text: str, limit: int = _MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more]"
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-able stand-in for an ``extra=`` value, cheap to compute."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return _clip(value)
+    return _clip(repr(value))
+
+
+class GodotHandler(logging.Handler):
+    """Queue log records as Godot ``logger_log`` entries; never blocks.
+
+    Args:
+        component: The ``component`` of every entry (the app's name).
+        capacity: Entries kept while Godot is slow or away; beyond that the
+            oldest are dropped and counted.
+        level: The least severe level queued.
+        ignore_tools: Tools whose per-call records are never queued.
+    """
+
+    def __init__(
+        self,
+        component: str,
+        *,
+        capacity: int = 1000,
+        level: int = logging.INFO,
+        ignore_tools: Collection[str] = (LOGGER_LOG,),
+    ) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        super().__init__(level)
+        self.component = component
+        self.capacity = capacity
+        self.ignore_tools = frozenset(ignore_tools)
+        self.queued = 0
+        """Entries queued since the handler was made."""
+        self._entries: deque[dict[str, Any]] = deque(maxlen=capacity)
+        self._dropped = 0
+        self._wakeup: Callable[[], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<GodotHandler {self.component!r} {len(self._entries)}/{self.capacity}>"
+
+    # -- producer side: any thread, under the handler's lock ------------------
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Leave out the records that must not reach Godot, then apply filters.
+
+        Args:
+            record: The record being handled.
+        """
+        name = record.name
+        if name == _OWN_LOGGERS or name.startswith(_OWN_LOGGERS + "."):
+            return False
+        if in_shipper_connection():
+            return False
+        fields = record.__dict__
+        if fields.get("log_shipper"):
+            return False
+        tool = fields.get("tool")
+        if tool is not None and (tool in self.ignore_tools or fields.get("outcome") == "ok"):
+            return False
+        return bool(super().filter(record))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Append the record's entry to the queue, dropping the oldest if full.
+
+        Args:
+            record: The record to ship.
+        """
+        try:
+            entry = self.entry(record)
+        except Exception:
+            self.handleError(record)
+            return
+        with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
+            entries = self._entries
+            was_empty = not entries
+            if len(entries) == self.capacity:
+                self._dropped += 1
+            entries.append(entry)
+            self.queued += 1
+            wakeup = self._wakeup
+        if was_empty and wakeup is not None:
+            wakeup()
+
+    def entry(self, record: logging.LogRecord) -> dict[str, Any]:
+        """The ``logger_log`` arguments for ``record``.
+
+        ``data`` holds the logger name, the time, the record's ``extra=``
+        fields and, for an exception, its type and traceback.
+
+        Args:
+            record: A log record.
+        """
+        fields = record.__dict__
+        data: dict[str, Any] = {
+            "logger": record.name,
+            "time": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+        }
+        for key, value in fields.items():
+            if key not in _STANDARD_ATTRIBUTES and key != "trace_id" and not key.startswith("_"):
+                data[key] = _plain(value)
+        exc_info = record.exc_info
+        if exc_info is not None and exc_info[1] is not None:
+            data["exception"] = _clip(f"{type(exc_info[1]).__name__}: {exc_info[1]}")
+            # An earlier handler may have formatted it already.
+            text = record.exc_text or logging.Formatter().formatException(exc_info)
+            data["traceback"] = _clip(text, _MAX_TRACEBACK)
+        entry: dict[str, Any] = {
+            "component": self.component,
+            "level": godot_level(record.levelno),
+            "message": _clip(record.getMessage()),
+            "data": data,
+        }
+        for key in _TRACE_KEYS:
+            value = fields.get(key)
+            if value is not None:
+                entry["trace_id"] = _clip(str(value), 256)
+                break
+        return entry
+
+    # -- consumer side: the shipper --------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def take(self, limit: int) -> list[dict[str, Any]]:
+        """Remove and return up to ``limit`` entries, oldest first.
+
+        Args:
+            limit: The most entries to take.
+        """
+        with self.lock:  # type: ignore[union-attr]
+            entries = self._entries
+            return [entries.popleft() for _ in range(min(limit, len(entries)))]
+
+    def take_dropped(self) -> int:
+        """The number of entries dropped since the last call, and reset it."""
+        with self.lock:  # type: ignore[union-attr]
+            dropped, self._dropped = self._dropped, 0
+        return dropped
+
+    def clear(self) -> int:
+        """Empty the queue; returns how many entries it held."""
+        with self.lock:  # type: ignore[union-attr]
+            count = len(self._entries)
+            self._entries.clear()
+        return count
+
+    def set_wakeup(self, wakeup: Callable[[], None] | None) -> None:
+        """Call ``wakeup()`` whenever an entry lands in an empty queue.
+
+        It runs in whichever thread logged, under the handler's lock, so it
+        must be quick and must not log.
+
+        Args:
+            wakeup: The callback, or ``None`` to stop calling it.
+        """
+        with self.lock:  # type: ignore[union-attr]
+            self._wakeup = wakeup
+
+
+async def _within(seconds: float, work: Coroutine[Any, Any, T]) -> T:
+    """``await work``, raising ``TimeoutError`` after ``seconds``.
+
+    One timer for a whole exchange: ``asyncio.timeout`` costs no task where
+    it exists (3.11+), which matters on a path run for every entry.
+    """
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await work
+    return await asyncio.wait_for(work, seconds)
+
+
+class _Unusable(Exception):
+    """Godot answered, but not as an MCP server with a working handshake."""
+
+
+class GodotShipper:
+    """Drain a ``GodotHandler`` to Godot over one MCP WebSocket connection.
+
+    Args:
+        url: Godot's ``ws://`` or ``wss://`` URL (``GODOT_URL``).
+        handler: The queue to drain.
+        connect_timeout: Seconds for TCP, TLS and the WebSocket handshake.
+        reply_timeout: Seconds for each send and for each awaited reply.
+        window: Entries sent before waiting for their replies.
+        backoff_initial: Seconds before the first reconnect attempt.
+        backoff_max: The longest wait between attempts.
+        report_interval: Seconds between local reports of dropped entries.
+
+    Raises:
+        ValueError: ``url`` is not a WebSocket URL.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        handler: GodotHandler,
+        *,
+        connect_timeout: float = 5.0,
+        reply_timeout: float = 5.0,
+        window: int = 32,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        report_interval: float = 60.0,
+    ) -> None:
+        try:
+            parse_uri(url)
+        except InvalidURI as exc:
+            raise ValueError(f"not a ws:// or wss:// URL: {redact_url(url)!r}") from exc
+        if window < 1:
+            raise ValueError(f"window must be at least 1, got {window}")
+        self.url = url
+        self.handler = handler
+        self.connect_timeout = connect_timeout
+        self.reply_timeout = reply_timeout
+        self.window = window
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.report_interval = report_interval
+        self.delivered = 0
+        """Entries Godot accepted."""
+        self.rejected = 0
+        """Entries Godot answered with an error."""
+        self.lost = 0
+        """Entries sent on a connection that failed before they were answered."""
+        self.connections = 0
+        """Connections that completed the MCP handshake."""
+        self._rejected_reported = 0
+        self._lost_reported = 0
+        self._last_rejection = ""
+        self._next_id = 0
+        self._ready = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._reporter: asyncio.Task[None] | None = None
+        self._healthy = True  # so that the first failure is reported
+        self._connection: ClientConnection | None = None
+        self._attempt = 0
+
+    @property
+    def connected(self) -> bool:
+        """Whether a handshaken connection to Godot is open now."""
+        return self._connection is not None
+
+    def start(self) -> None:
+        """Start draining in the background; call from the event loop."""
+        if self._task is not None:
+            raise RuntimeError("the shipper is already started")
+        loop = asyncio.get_running_loop()
+        loop_thread = threading.get_ident()
+        ready = self._ready
+
+        def wakeup() -> None:
+            if threading.get_ident() == loop_thread:
+                ready.set()
+                return
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to wake
+                loop.call_soon_threadsafe(ready.set)
+
+        self.handler.set_wakeup(wakeup)
+        self._task = asyncio.create_task(self._run(), name="iccm-network godot shipper")
+        self._reporter = asyncio.create_task(self._report_loop(), name="iccm-network godot drops")
+
+    async def aclose(self, flush_timeout: float = 2.0) -> None:
+        """Stop: send what is queued, for up to ``flush_timeout`` seconds.
+
+        Connects once to flush unless the last attempt failed: a Godot known
+        to be away is not retried. Entries still queued after that are
+        dropped and reported.
+
+        Args:
+            flush_timeout: Seconds to spend flushing.
+        """
+        self.handler.set_wakeup(None)
+        self._closing.set()
+        self._ready.set()
+        tasks = [task for task in (self._task, self._reporter) if task is not None]
+        if self._reporter is not None:
+            self._reporter.cancel()
+        if self._task is not None:
+            done, _ = await asyncio.wait({self._task}, timeout=flush_timeout)
+            if not done:
+                self._task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        left = self.handler.clear()
+        self._report(unsent=left)
+
+    # -- the connection ----------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            if self._closing.is_set():
+                # One last try to flush, unless Godot is known to be away.
+                if not len(self.handler) or not self._healthy:
+                    return
+            elif not len(self.handler):
+                await self._wait_for_entries()
+                continue
+            try:
+                await self._connect_and_pump()
+            except Exception as exc:
+                self._failed(exc)
+            if self._closing.is_set():
+                return
+            delay = min(self.backoff_max, self.backoff_initial * 2**self._attempt)
+            self._attempt = min(self._attempt + 1, 32)
+            # Jitter spreads the reconnects of many services after a Godot restart.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), delay * random.uniform(0.5, 1.0))
+
+    async def _connect_and_pump(self) -> None:
+        connection = await connect(
+            self.url,
+            open_timeout=self.connect_timeout,
+            close_timeout=1.0,
+            additional_headers={SHIPPER_HEADER: self.handler.component},
+            subprotocols=[Subprotocol("mcp")],
+            # Entries are small: compressing each costs more CPU than it saves.
+            compression=None,
+            logger=logging.getLogger("iccm_network.godot.websockets"),
+        )
+        try:
+            await self._initialize(connection)
+            self._connection = connection
+            self.connections += 1
+            self._attempt = 0  # a working connection restarts the backoff
+            if not self._healthy:
+                logger.info("shipping logs to Godot at %s again", redact_url(self.url))
+            self._healthy = True
+            await self._pump(connection)
+        except BaseException:
+            # A peer that stopped answering would only stall a closing handshake.
+            connection.transport.abort()
+            raise
+        else:
+            await connection.close()  # bounded by close_timeout
+        finally:
+            self._connection = None
+
+    def _failed(self, exc: Exception) -> None:
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+            reason = (
+                f"timed out (connect limit {self.connect_timeout:g} s, "
+                f"reply limit {self.reply_timeout:g} s)"
+            )
+        expected = isinstance(exc, (OSError, asyncio.TimeoutError, WebSocketException, _Unusable))
+        if self._healthy:
+            logger.warning(
+                "cannot ship logs to Godot at %s: %s; retrying with backoff, "
+                "keeping up to %d entries meanwhile",
+                redact_url(self.url),
+                reason,
+                self.handler.capacity,
+                exc_info=None if expected else exc,
+            )
+        else:
+            logger.debug("Godot at %s still unreachable: %s", redact_url(self.url), reason)
+        self._healthy = False
+
+    async def _wait_for_entries(self, closed: asyncio.Future[None] | None = None) -> None:
+        self._ready.clear()
+        if len(self.handler) or self._closing.is_set() or (closed is not None and closed.done()):
+            return
+        await self._ready.wait()
+
+    async def _request(
+        self, connection: ClientConnection, method: str, params: dict[str, Any]
+    ) -> int:
+        self._next_id += 1
+        message = {"jsonrpc": "2.0", "id": self._next_id, "method": method, "params": params}
+        await connection.send(json.dumps(message, separators=(",", ":"), default=str))
+        return self._next_id
+
+    async def _replies(self, connection: ClientConnection, ids: set[int]) -> dict[int, Any]:
+        """Read until every id in ``ids`` is answered; run it under a deadline."""
+        answers: dict[int, Any] = {}
+        while len(answers) < len(ids):
+            if answers:
+                await asyncio.sleep(0)  # recv() need not wait: let requests in between
+            frame = await connection.recv()
+            try:
+                message = json.loads(frame)
+            except ValueError:
+                raise _Unusable("Godot sent a frame that is not JSON") from None
+            for reply in message if isinstance(message, list) else [message]:
+                request_id = reply.get("id") if isinstance(reply, dict) else None
+                if isinstance(request_id, int) and request_id in ids:
+                    answers[request_id] = reply
+        return answers
+
+    async def _initialize(self, connection: ClientConnection) -> None:
+        params = {
+            "protocolVersion": PROTOCOL_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": f"{self.handler.component} log shipper", "version": "1"},
+        }
+
+        async def handshake() -> None:
+            request_id = await self._request(connection, "initialize", params)
+            reply = (await self._replies(connection, {request_id}))[request_id]
+            if "result" not in reply:
+                raise _Unusable(f"initialize failed: {reply.get('error')!r}")
+            notification = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+            await connection.send(json.dumps(notification))
+
+        await _within(self.reply_timeout, handshake())
+
+    async def _pump(self, connection: ClientConnection) -> None:
+        # Idle, notice Godot going away now rather than with the next entry.
+        closed = asyncio.ensure_future(connection.wait_closed())
+        closed.add_done_callback(lambda _: self._ready.set())
+        try:
+            while True:
+                batch = self.handler.take(self.window)
+                if batch:
+                    await self._ship(connection, batch)
+                    continue
+                if self._closing.is_set():
+                    return
+                await self._wait_for_entries(closed)
+                if closed.done():
+                    raise _Unusable(f"Godot closed the connection ({connection.close_code})")
+        finally:
+            closed.cancel()
+
+    async def _ship(self, connection: ClientConnection, batch: list[dict[str, Any]]) -> None:
+        """Send ``batch`` and read its replies, all within one reply timeout."""
+
+        async def exchange() -> dict[int, Any]:
+            ids: set[int] = set()
+            for entry in batch:
+                if ids:
+                    # A send rarely waits, so a whole window would go out in one
+                    # go: let requests in between entries.
+                    await asyncio.sleep(0)
+                params = {"name": LOGGER_LOG, "arguments": entry}
+                ids.add(await self._request(connection, "tools/call", params))
+            return await self._replies(connection, ids)
+
+        unanswered = len(batch)
+        try:
+            for reply in (await _within(self.reply_timeout, exchange())).values():
+                self._count(reply)
+            unanswered = 0
+        finally:
+            self.lost += unanswered
+
+    def _count(self, reply: dict[str, Any]) -> None:
+        result = reply.get("result")
+        if isinstance(result, dict) and not result.get("isError"):
+            self.delivered += 1
+            return
+        self.rejected += 1
+        if isinstance(result, dict):
+            content = result.get("content") or [{}]
+            detail = content[0].get("text", "") if isinstance(content[0], dict) else ""
+        else:
+            detail = json.dumps(reply.get("error"), default=str)
+        self._last_rejection = _clip(str(detail), 300)
+
+    # -- local reports -----------------------------------------------------------
+
+    async def _report_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.report_interval)
+            self._report()
+
+    def _report(self, unsent: int = 0) -> None:
+        dropped = self.handler.take_dropped()
+        lost, self._lost_reported = self.lost - self._lost_reported, self.lost
+        rejected, self._rejected_reported = (
+            self.rejected - self._rejected_reported,
+            self.rejected,
+        )
+        if dropped or lost or unsent:
+            logger.warning(
+                "Godot log shipping dropped %d entries (queue full: %d, lost with a "
+                "failed connection: %d, unsent at shutdown: %d)",
+                dropped + lost + unsent,
+                dropped,
+                lost,
+                unsent,
+            )
+        if rejected:
+            logger.warning(
+                "Godot rejected %d log entries; the last said: %s",
+                rejected,
+                self._last_rejection,
+            )
+
+
+@contextlib.asynccontextmanager
+async def shipping_logs(
+    url: str | None,
+    component: str,
+    *,
+    logger_name: str = "iccm_network",
+    capacity: int = 1000,
+    level: int = logging.INFO,
+    flush_timeout: float = 2.0,
+    **options: Any,
+) -> AsyncIterator[GodotShipper | None]:
+    """Ship the records of ``logger_name`` to Godot for the ``async with`` block.
+
+    Does nothing (and yields ``None``) when ``url`` is ``None``; an invalid
+    URL is logged as an error and shipping stays off, because logging must
+    never stop a service from starting.
+
+    Args:
+        url: Godot's WebSocket URL, or ``None`` for no shipping.
+        component: The ``component`` of every entry (the app's name).
+        logger_name: The logger the handler is attached to.
+        capacity: Entries kept while Godot is slow or away.
+        level: The least severe level shipped (the logger's own level
+            applies first). Below INFO, frame-level debug lines would be
+            shipped too, so keep it at INFO unless debugging.
+        flush_timeout: Seconds spent sending what is queued at the end.
+        **options: ``GodotShipper`` options, such as ``reply_timeout``.
+    """
+    if url is None:
+        yield None
+        return
+    handler = GodotHandler(component, capacity=capacity, level=level)
+    try:
+        shipper = GodotShipper(url, handler, **options)
+    except ValueError as exc:
+        logger.error("GODOT_URL: %s; log shipping is off", exc)
+        yield None
+        return
+    target = logging.getLogger(logger_name)
+    shipper.start()
+    target.addHandler(handler)
+    try:
+        yield shipper
+    finally:
+        target.removeHandler(handler)
+        await shipper.aclose(flush_timeout)
