@@ -365,9 +365,11 @@ async def test_a_godot_shipping_to_itself_receives_only_the_entries_it_queued(
             await call(server.url, "boom")
             # The server logs a closed connection just after the client sees it close.
             await eventually(
-                lambda: sum("connection closed" in entry["message"] for entry in received) == 2
-                and len(received) == handler.queued
-                and not len(handler)
+                lambda: (
+                    sum("connection closed" in entry["message"] for entry in received) == 2
+                    and len(received) == handler.queued
+                    and not len(handler)
+                )
             )
             settled = len(received)
             await asyncio.sleep(0.3)  # a feedback loop would keep adding entries
