@@ -199,13 +199,9 @@ def _report_failure(exc: BaseException) -> int:
     if isinstance(exc, MCPConnectionError):
         print(exc.message, file=sys.stderr)
         return EXIT_CONNECTION
-    if isinstance(exc, ToolError):
-        print(f"tool error: {exc.message}", file=sys.stderr)
-        if exc.data is not None:
-            print(json.dumps(exc.data, indent=2, ensure_ascii=False), file=sys.stderr)
-        return EXIT_ERROR
-    if isinstance(exc, MCPError):
-        print(f"error {exc.code}: {exc.message}", file=sys.stderr)
+    if isinstance(exc, ToolError | MCPError):
+        label = "tool error" if isinstance(exc, ToolError) else f"error {exc.code}"
+        print(f"{label}: {exc.message}", file=sys.stderr)
         if exc.data is not None:
             print(json.dumps(exc.data, indent=2, ensure_ascii=False), file=sys.stderr)
         return EXIT_ERROR

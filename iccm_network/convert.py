@@ -58,8 +58,11 @@ DICT_ORIGINS = frozenset(
     {dict, typing.Mapping, typing.MutableMapping, cabc.Mapping, cabc.MutableMapping}
 )
 UNION_ORIGINS = frozenset({typing.Union, types.UnionType})
-_REQUIRED = frozenset({typing_extensions.Required, typing.Required})
-_NOT_REQUIRED = frozenset({typing_extensions.NotRequired, typing.NotRequired})
+# typing has Required and NotRequired from 3.11; typing_extensions' are its own on 3.10.
+_REQUIRED = frozenset({typing_extensions.Required, getattr(typing, "Required", None)}) - {None}
+_NOT_REQUIRED = frozenset({typing_extensions.NotRequired, getattr(typing, "NotRequired", None)}) - {
+    None
+}
 _QUALIFIERS = _REQUIRED | _NOT_REQUIRED | {typing_extensions.ReadOnly}
 
 

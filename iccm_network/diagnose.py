@@ -1,6 +1,6 @@
 """``iccm-network doctor``: walk a connection step by step and say what broke.
 
-The steps are the client's own (``iccm_network.client``), run one at a time
+The steps are the client's own (``iccm_network.connect``), run one at a time
 and timed: DNS lookup, TCP connect, WebSocket handshake, ``initialize``,
 ``tools/list`` (every page) and a ``ping`` round trip. The first failure
 stops the walk; its ``reason`` is a stable name (see ``docs/troubleshooting.md``)
@@ -20,14 +20,17 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
-from iccm_network.client import (
+from iccm_network.connect import (
     Endpoint,
     connect_tcp,
     exchange,
     failure_reason,
+    format_address,
+    handshake_headers,
     initialize,
     open_websocket,
     resolve,
+    split_diagnosis,
 )
 from iccm_network.errors import MCPConnectionError
 
@@ -185,9 +188,7 @@ async def doctor(
     endpoint = Endpoint.parse(target, port)
     report = DoctorReport(endpoint.url, [StepResult(name, title) for name, title in STEPS])
     steps = {step.name: step for step in report.steps}
-    all_headers = dict(headers or {})
-    if auth_token is not None:
-        all_headers["Authorization"] = f"Bearer {auth_token}"
+    all_headers = handshake_headers(headers, auth_token)
 
     async def run(name: str, work: Callable[[], Awaitable[T]]) -> T:
         step = steps[name]
@@ -195,11 +196,11 @@ async def doctor(
         try:
             return await work()
         except MCPConnectionError as exc:
-            problem, _, check = exc.message.partition("\nCheck: ")
+            problem, check = split_diagnosis(exc)
             reason = failure_reason(exc)
             if reason == "timeout":
                 reason = f"{name.replace('/', '-')}-timeout"
-            _fail(step, reason, problem, check or None)
+            _fail(step, reason, problem, check)
             raise _Failed from exc
         finally:
             # tools/list may take several pages: its time is their sum.
@@ -218,8 +219,7 @@ async def doctor(
 
         sock = await run("tcp", lambda: connect_tcp(endpoint, addresses, timeout))
         steps["tcp"].status = "ok"
-        peer = sock.getpeername()
-        steps["tcp"].detail = f"connected to {_bracket(peer[0])}:{peer[1]}"
+        steps["tcp"].detail = f"connected to {format_address(sock.getpeername())}"
 
         connection = await run(
             "websocket",
@@ -257,10 +257,6 @@ async def doctor(
         if connection is not None:
             await connection.close()
     return report
-
-
-def _bracket(host: Any) -> str:
-    return f"[{host}]" if ":" in str(host) else str(host)
 
 
 def _fail(step: StepResult, reason: str, problem: str, check: str | None) -> None:

@@ -189,6 +189,7 @@ class ServerProtocol:
         self._info = info
         self._max_in_flight = max_in_flight
         self._version: str | None = None
+        self._features = features(DEFAULT_VERSION)
         self._client_info: Mapping[str, Any] | None = None
         self._writes: list[str] = []
         self._to_run: list[ToolCall] = []
@@ -300,29 +301,32 @@ class ServerProtocol:
 
     def _receive_message(self, message: Any, batch: _Batch | None) -> dict[str, Any] | None:
         """Handle one message; return its immediate reply, if it has one."""
-        if not isinstance(message, dict):
+        if type(message) is not dict:
             return _error(None, InvalidRequest("Invalid Request: expected a JSON object"))
         raw_id = message.get("id", _NO_ID)
         notification = raw_id is _NO_ID
-        request_id: RequestId = None if notification or not _valid_id(raw_id) else raw_id
+        valid_id = notification or _valid_id(raw_id)
+        request_id: RequestId = raw_id if valid_id and not notification else None
         method = message.get("method")
-        if "method" not in message and ("result" in message or "error" in message):
-            return None  # a response from the client; this server sends no requests
+        params = message.get("params", _NO_ID)
         problem = None
-        if message.get("jsonrpc") != "2.0":
-            problem = 'Invalid Request: "jsonrpc" must be exactly "2.0"'
-        elif not isinstance(method, str):
+        if type(method) is not str:
+            if method is None and ("result" in message or "error" in message):
+                return None  # a response from the client; this server sends no requests
             problem = 'Invalid Request: "method" must be a string'
-        elif not notification and not _valid_id(raw_id):
+        elif message.get("jsonrpc") != "2.0":
+            problem = 'Invalid Request: "jsonrpc" must be exactly "2.0"'
+        elif not valid_id:
             problem = 'Invalid Request: "id" must be a string, a number or null'
-        elif "params" in message and not isinstance(message["params"], (dict, list)):
+        elif params is _NO_ID:
+            params = None
+        elif type(params) is not dict and type(params) is not list:
             problem = 'Invalid Request: "params" must be an object or an array'
         if problem is not None:
             # Not a valid request, so not a valid notification either: JSON-RPC
             # answers it, with a null id when none could be read.
             return _error(request_id, InvalidRequest(problem))
         assert isinstance(method, str)
-        params = message.get("params")
         try:
             if notification:
                 self._notification(method, params, batch)
@@ -384,7 +388,7 @@ class ServerProtocol:
                 f"Invalid params: server/discover needs params._meta[{META_PROTOCOL_VERSION!r}]"
             )
         else:
-            feats = features(self._version or DEFAULT_VERSION)
+            feats = self._features
             client_info = self._client_info
 
         if method == "tools/call":
@@ -428,6 +432,7 @@ class ServerProtocol:
         version = offered if offered in HANDSHAKE_VERSIONS else LATEST_HANDSHAKE_VERSION
         assert isinstance(version, str)
         self._version = version
+        self._features = features(version)
         info = params.get("clientInfo")
         self._client_info = info if isinstance(info, dict) else None
         result: dict[str, Any] = {

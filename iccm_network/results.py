@@ -65,11 +65,23 @@ def success_result(tool: Tool, value: Any, features: Features) -> dict[str, Any]
 
     Raises:
         TypeError: ``value`` cannot be represented as JSON.
+        ValueError: ``value`` holds a NaN or infinity, or an integer too
+            long to write out.
     """
     if isinstance(value, str) and tool.output_schema is None:
         return _finish({"content": [{"type": "text", "text": value}], "isError": False}, features)
-    data = to_jsonable(value)
-    text = data if isinstance(data, str) else _compact(data)
+    if isinstance(value, str):
+        data: Any = value
+        text = value
+    else:
+        try:
+            # Most results are plain JSON already; only when the encoder
+            # refuses one is it worth walking the value to convert it.
+            text = _compact(value)
+            data = value
+        except (TypeError, ValueError):
+            data = to_jsonable(value)
+            text = data if isinstance(data, str) else _compact(data)
     result: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": False}
     if features.structured_content:
         wrap = tool.wraps_result if tool.output_schema is not None else not isinstance(data, dict)
@@ -102,10 +114,6 @@ def outcome_result(tool: Tool, outcome: Any, features: Features) -> dict[str, An
         outcome: Its return value, or the exception it raised.
         features: What the revision supports.
     """
-    if isinstance(outcome, ToolError):
-        return error_result(outcome.message, features, data=outcome.data)
-    if isinstance(outcome, CallTimedOut):
-        return error_result(f"Tool {tool.name!r} {outcome}", features)
     if not isinstance(outcome, BaseException):
         try:
             return success_result(tool, outcome, features)
@@ -120,6 +128,10 @@ def outcome_result(tool: Tool, outcome: Any, features: Features) -> dict[str, An
                 incident,
             )
             return _internal_error(tool, incident, features)
+    if isinstance(outcome, ToolError):
+        return error_result(outcome.message, features, data=outcome.data)
+    if isinstance(outcome, CallTimedOut):
+        return error_result(f"Tool {tool.name!r} {outcome}", features)
     incident = correlation_id()
     logger.error(
         "tool %r failed [correlation id %s]",

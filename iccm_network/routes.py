@@ -65,7 +65,7 @@ class Tool:
     validator: ArgumentValidator = field(repr=False, compare=False, kw_only=True)
     converter: ArgumentConverter | None = field(default=None, repr=False, compare=False)
 
-    def prepare(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    def prepare(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Validate JSON arguments and convert them to the function's types.
 
         Args:
@@ -82,7 +82,8 @@ class Tool:
                     f"Invalid arguments for tool {self.name!r}", data={"errors": problems}
                 )
         if self.converter is None:
-            return dict(arguments)
+            # Freshly parsed JSON that nothing else holds: no copy needed.
+            return arguments
         try:
             return self.converter(arguments)
         except (ValueError, TypeError, OverflowError) as exc:

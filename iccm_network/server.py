@@ -26,17 +26,14 @@ allowed, 503 when ``max_connections`` are open or the server is draining, and
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import hmac
 import http
 import json
 import logging
-import queue
 import socket
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from websockets.asyncio.server import Server as WebSocketServer
@@ -47,12 +44,12 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
+from iccm_network.calls import WorkerThreads, run_call
 from iccm_network.config import Settings
-from iccm_network.context import Context
 from iccm_network.errors import ToolError
 from iccm_network.logs import log_startup, mark_shipper_connection
 from iccm_network.protocol import CallTimedOut, ServerInfo, ServerProtocol, ToolCall
-from iccm_network.routes import RouteTable, Tool
+from iccm_network.routes import RouteTable
 
 __all__ = [
     "CLOSE_GOING_AWAY",
@@ -103,104 +100,6 @@ class _QuietWebSockets(logging.Filter):
 
 _websockets_logger = logging.getLogger("iccm_network.websockets")
 _websockets_logger.addFilter(_QuietWebSockets())
-
-
-class _WorkerThreads:
-    """A small pool of daemon threads for sync tools.
-
-    ``ThreadPoolExecutor`` joins its threads at interpreter exit, so one tool
-    stuck in a system call would keep a stopped server's process alive until
-    Docker kills it. Daemon threads do not; a call that is cancelled or timed
-    out before a thread picks it up is skipped.
-
-    Args:
-        limit: The most threads to start.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._jobs: queue.SimpleQueue[
-            tuple[contextvars.Context, Callable[[], Any], asyncio.Future[Any]] | None
-        ] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._threads = 0
-        self._idle = 0
-        self._stopped = False
-
-    def submit(self, fn: Callable[[], Any]) -> asyncio.Future[Any]:
-        """Run ``fn`` on a worker thread; the future settles on the running loop.
-
-        Args:
-            fn: The work, taking no arguments.
-        """
-        if self._stopped:
-            raise RuntimeError("the server has shut down")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._jobs.put((contextvars.copy_context(), fn, future))
-        with self._lock:
-            if self._idle > 0:
-                self._idle -= 1  # claimed: that thread takes this job
-                return future
-            if self._threads >= self._limit:
-                return future  # queued until a thread is free
-            self._threads += 1
-        thread = threading.Thread(target=self._work, name="iccm-network-tool", daemon=True)
-        thread.start()
-        return future
-
-    def stop(self) -> None:
-        """Let idle threads exit; busy ones exit when their call returns."""
-        with self._lock:
-            self._stopped = True
-            threads = self._threads
-        for _ in range(threads):
-            self._jobs.put(None)
-
-    def _work(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            context, fn, future = job
-            if not future.cancelled():
-                self._run(context, fn, future)
-            with self._lock:
-                self._idle += 1
-
-    @staticmethod
-    def _run(
-        context: contextvars.Context, fn: Callable[[], Any], future: asyncio.Future[Any]
-    ) -> None:
-        result: Any = None
-        error: BaseException | None = None
-        try:
-            result = context.run(fn)
-        except Exception as exc:
-            error = exc
-        except BaseException as exc:
-            # SystemExit or KeyboardInterrupt from a tool must not reach the
-            # event loop, which would stop the whole server.
-            error = RuntimeError(f"the tool raised {type(exc).__name__}")
-        try:
-            future.get_loop().call_soon_threadsafe(_settle, future, result, error)
-        except RuntimeError:
-            pass  # the loop has closed: nobody is waiting for the answer
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
-
-
-def _consume(future: asyncio.Future[Any]) -> None:
-    # Work abandoned after a timeout may still fail; asyncio would log that
-    # as "exception was never retrieved".
-    if not future.cancelled():
-        future.exception()
 
 
 def _listening_socket(port: int) -> socket.socket:
@@ -255,7 +154,7 @@ class Server:
         # max_connections from then on, so a burst of handshakes cannot
         # overshoot the bound before their handlers start.
         self._admitted: set[ServerConnection] = set()
-        self._workers = _WorkerThreads(settings.worker_threads)
+        self._workers = WorkerThreads(settings.worker_threads)
         self._draining = False
         self._abandoning = False
         self._stopping: asyncio.Task[None] | None = None
@@ -579,24 +478,20 @@ class Server:
         self, connection: ServerConnection, protocol: ServerProtocol, call: ToolCall
     ) -> None:
         tool = call.tool
-        kwargs = call.arguments
-        if tool.context_parameter is not None:
-            kwargs[tool.context_parameter] = Context(
-                request_id=call.request_id,
-                protocol_version=call.features.version,
-                client_info=call.client_info,
-                progress_token=call.progress_token,
-                send_progress=functools.partial(self._send_progress, connection, protocol),
-            )
-        timeout = tool.timeout if tool.timeout is not None else self.settings.tool_timeout
         started = time.perf_counter()
         outcome: Any
+        send_progress = None
+        if tool.context_parameter is not None:
+            send_progress = functools.partial(self._send_progress, connection, protocol)
         try:
-            outcome = await self._invoke(tool, kwargs, timeout)
+            outcome = await run_call(
+                call,
+                self._workers,
+                default_timeout=self.settings.tool_timeout,
+                send_progress=send_progress,
+            )
         except asyncio.CancelledError as exc:
             outcome = ToolError(_SHUTDOWN_MESSAGE) if self._abandoning else exc
-        except Exception as exc:
-            outcome = exc
         if logger.isEnabledFor(logging.INFO):
             ms = (time.perf_counter() - started) * 1000
             described = _describe(outcome)
@@ -619,37 +514,6 @@ class Server:
                 await connection.send(frame)
         except ConnectionClosed:
             pass
-
-    async def _invoke(self, tool: Tool, kwargs: dict[str, Any], timeout: float | None) -> Any:
-        """Run one tool call and return its result.
-
-        Unlike ``asyncio.wait_for``, a timeout does not wait for the tool to
-        acknowledge its cancellation: a tool that ignores it cannot hold the
-        reply back.
-
-        Raises:
-            CallTimedOut: The call ran past ``timeout``.
-            asyncio.CancelledError: The call was cancelled (by the client, a
-                closed connection or shutdown).
-        """
-        work: asyncio.Future[Any]
-        if tool.is_async:
-            work = asyncio.ensure_future(tool.fn(**kwargs))
-        else:
-            work = self._workers.submit(functools.partial(tool.fn, **kwargs))
-        work.add_done_callback(_consume)
-        try:
-            done, _ = await asyncio.wait({work}, timeout=timeout)
-        finally:
-            if not work.done():
-                work.cancel()
-        if not done:
-            assert timeout is not None
-            raise CallTimedOut(timeout)
-        if work.cancelled():
-            # The tool cancelled itself; nothing here asked it to.
-            raise RuntimeError(f"tool {tool.name!r} was cancelled from within")
-        return work.result()
 
     async def _send_progress(
         self, connection: ServerConnection, protocol: ServerProtocol, params: dict[str, Any]

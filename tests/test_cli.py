@@ -12,7 +12,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -21,14 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers_client import fail, free_port, run_main
 
-from iccm_network import App, ToolError
+from iccm_network import App
 from iccm_network.cli import main
 from iccm_network.client import MCPClient
 from iccm_network.server import Server
-
-TIMEOUT = 10.0
-"""Seconds any one in-process test may wait."""
 
 SUBPROCESS_TIMEOUT = 30.0
 """Seconds for a subprocess (an interpreter start and the imports) on a loaded machine."""
@@ -57,31 +54,13 @@ def describe(name: str) -> dict[str, Any]:
     return {"name": name, "letters": len(name)}
 
 
-@app.tool
-def fail(reason: str) -> str:
-    """Fail with a tool error.
-
-    Args:
-        reason: The message.
-    """
-    raise ToolError(reason, data={"reason": reason})
+app.add_tool(fail)
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
     async with app.serving(host="127.0.0.1", port=0) as running:
         yield running
-
-
-async def run_main(argv: list[str]) -> int:
-    async with asyncio.timeout(TIMEOUT):
-        return await asyncio.to_thread(main, argv)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- call ----------------------------------------------------------------------

@@ -11,33 +11,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers_client import (
+    TIMEOUT,
+    add,
+    fail,
+    free_port,
+    initialize_result,
+    never_answers,
+    raw_server,
+    tcp_server,
+)
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from iccm_network import App, Context, MCPConnectionError, MCPError, ToolError
-from iccm_network.client import Endpoint, MCPClient, connect_tcp, decode_result, resolve
+from iccm_network.client import MCPClient, decode_result
+from iccm_network.connect import Endpoint, connect_tcp, resolve
 from iccm_network.errors import InvalidParams
 from iccm_network.protocol import ServerInfo
 from iccm_network.routes import RouteTable
 from iccm_network.server import Server
 
-TIMEOUT = 10.0
-"""Seconds any one test may wait; each takes milliseconds when all is well."""
-
 app = App("client-test", version="3.1.4")
+app.add_tool(add)
 calls_cancelled: list[str] = []
 calls_entered: dict[str, asyncio.Event] = {}
-
-
-@app.tool
-def add(a: int, b: int) -> int:
-    """Add two integers.
-
-    Args:
-        a: The first addend.
-        b: The second addend.
-    """
-    return a + b
 
 
 @app.tool
@@ -74,14 +72,7 @@ async def wait(seconds: float, tag: str = "") -> str:
     return "done"
 
 
-@app.tool
-def fail(reason: str) -> str:
-    """Fail with a tool error carrying data.
-
-    Args:
-        reason: The message.
-    """
-    raise ToolError(reason, data={"reason": reason})
+app.add_tool(fail)
 
 
 @app.tool
@@ -100,12 +91,6 @@ async def count(ctx: Context, steps: int) -> int:
 async def server() -> AsyncIterator[Server]:
     async with app.serving(host="127.0.0.1", port=0) as running:
         yield running
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- addresses -----------------------------------------------------------------
@@ -188,15 +173,22 @@ def test_an_error_result_raises_tool_error_with_its_data() -> None:
     assert caught.value.data == {"free": 0}
 
 
-def test_the_client_imports_no_server_module() -> None:
-    source = Path(__file__).parents[1] / "iccm_network" / "client.py"
+@pytest.mark.parametrize("module", ["client", "connect"])
+def test_the_client_imports_no_server_module(module: str) -> None:
+    source = Path(__file__).parents[1] / "iccm_network" / f"{module}.py"
     imported = {
         node.module
         for node in ast.walk(ast.parse(source.read_text()))
         if isinstance(node, ast.ImportFrom) and node.module
     }
     ours = {name for name in imported if name.startswith("iccm_network")}
-    assert ours <= {"iccm_network", "iccm_network.errors", "iccm_network.versions"}
+    allowed = {
+        "iccm_network",
+        "iccm_network.connect",
+        "iccm_network.errors",
+        "iccm_network.versions",
+    }
+    assert ours <= allowed
 
 
 # -- against a server ----------------------------------------------------------
@@ -351,11 +343,7 @@ async def dies_on_tools_call(websocket: ServerConnection) -> None:
     async for frame in websocket:
         message = json.loads(frame)
         if message.get("method") == "initialize":
-            result = {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "serverInfo": {"name": "dying", "version": "0"},
-            }
+            result = initialize_result("dying")
             await websocket.send(
                 json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": result})
             )
@@ -427,22 +415,12 @@ async def test_retries_are_bounded_and_end_with_the_last_diagnosis() -> None:
 
 
 async def test_the_connect_timeout_bounds_a_server_that_never_answers() -> None:
-    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()
-        writer.close()
-
-    listener = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
-    try:
-        client = MCPClient("127.0.0.1", port=port, connect_timeout=0.3, retries=0)
-        async with asyncio.timeout(TIMEOUT):
-            with pytest.raises(MCPConnectionError) as caught:
-                await client.connect()
-        assert caught.value.step == "timeout"
-        assert "handshake" in caught.value.message
-    finally:
-        listener.close()
-        await listener.wait_closed()
+    async with asyncio.timeout(TIMEOUT), tcp_server(never_answers) as url:
+        client = MCPClient(url, connect_timeout=0.3, retries=0)
+        with pytest.raises(MCPConnectionError) as caught:
+            await client.connect()
+    assert caught.value.step == "timeout"
+    assert "handshake" in caught.value.message
 
 
 async def test_close_leaves_the_client_usable(server: Server) -> None:
@@ -469,21 +447,15 @@ async def test_the_client_answers_the_servers_ping_requests() -> None:
             await websocket.send(json.dumps({"jsonrpc": "2.0", "id": "srv", "method": "ping"}))
             answers.append(json.loads(await websocket.recv()))
             if message["method"] == "initialize":
-                result: Any = {
-                    "protocolVersion": "2025-11-25",
-                    "capabilities": {},
-                    "serverInfo": {"name": "pinging", "version": "0"},
-                }
+                result = initialize_result("pinging")
             else:
                 result = {"content": [{"type": "text", "text": "pong"}], "isError": False}
             reply = {"jsonrpc": "2.0", "id": message["id"], "result": result}
             await websocket.send(json.dumps(reply))
 
     async with asyncio.timeout(TIMEOUT):
-        async with serve(pinging, "127.0.0.1", 0) as raw:
-            port = raw.sockets[0].getsockname()[1]
-            async with MCPClient("127.0.0.1", port=port) as client:
-                assert await client.call("anything") == "pong"
+        async with raw_server(pinging) as url, MCPClient(url) as client:
+            assert await client.call("anything") == "pong"
     assert answers == [{"jsonrpc": "2.0", "id": "srv", "result": {}}] * 2
 
 

@@ -5,44 +5,33 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
-import logging
 import socket
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from websockets.asyncio.server import ServerConnection, serve
+from helpers_client import (
+    TIMEOUT,
+    add,
+    free_port,
+    initialize_result,
+    never_answers,
+    raw_server,
+    run_main,
+    tcp_server,
+)
+from websockets.asyncio.server import ServerConnection
 
 from iccm_network import App
-from iccm_network.cli import main
 from iccm_network.diagnose import STEPS, DoctorReport, doctor
-
-TIMEOUT = 10.0
-"""Seconds any one test may wait."""
 
 STEP_TIMEOUT = 0.5
 """Seconds each doctor step gets where a test makes a step time out."""
 
 app = App("doctor-test", version="2.0.0")
-
-
-@app.tool
-def add(a: int, b: int) -> int:
-    """Add two integers.
-
-    Args:
-        a: The first addend.
-        b: The second addend.
-    """
-    return a + b
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+app.add_tool(add)
 
 
 def statuses(report: DoctorReport) -> dict[str, str]:
@@ -59,30 +48,6 @@ def failed_at(report: DoctorReport, name: str, reason: str) -> str:
     assert all(statuses(report)[step] == "skipped" for step in after)
     assert not report.ok
     return f"{failure.problem}\n{failure.check}"
-
-
-async def run_main(argv: list[str]) -> int:
-    """Run the CLI in a thread: it starts its own event loop."""
-    return await asyncio.to_thread(main, argv)
-
-
-@asynccontextmanager
-async def raw_server(handler: Callable[..., Awaitable[None]], **options: Any) -> AsyncIterator[str]:
-    options.setdefault("logger", logging.getLogger("tests.raw_server"))
-    async with serve(handler, "127.0.0.1", 0, **options) as server:
-        port = server.sockets[0].getsockname()[1]
-        yield f"ws://127.0.0.1:{port}/"
-
-
-@asynccontextmanager
-async def tcp_server(
-    handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
-) -> AsyncIterator[str]:
-    listener = await asyncio.start_server(handler, "127.0.0.1", 0)
-    try:
-        yield f"ws://127.0.0.1:{listener.sockets[0].getsockname()[1]}/"
-    finally:
-        listener.close()
 
 
 @contextmanager
@@ -232,11 +197,7 @@ async def test_a_server_that_does_not_speak_http_at_all() -> None:
 
 
 async def test_a_server_that_accepts_tcp_but_never_answers_the_handshake() -> None:
-    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()
-        writer.close()
-
-    async with asyncio.timeout(TIMEOUT), tcp_server(silent) as url:
+    async with asyncio.timeout(TIMEOUT), tcp_server(never_answers) as url:
         report = await doctor(url, timeout=STEP_TIMEOUT)
     text = failed_at(report, "websocket", "websocket-timeout")
     assert "nothing answered the HTTP upgrade request" in text
@@ -334,11 +295,7 @@ def half_mcp(failing: str) -> Callable[[ServerConnection], Awaitable[None]]:
             if message["method"] == failing:
                 reply["error"] = {"code": -32601, "message": "Method not found"}
             elif message["method"] == "initialize":
-                reply["result"] = {
-                    "protocolVersion": "2024-11-05",
-                    "capabilities": {},
-                    "serverInfo": {"name": "half", "version": "0"},
-                }
+                reply["result"] = initialize_result("half", "2024-11-05")
             elif message["method"] == "tools/list":
                 reply["result"] = {"tools": []}
             else:

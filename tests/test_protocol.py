@@ -264,6 +264,7 @@ def test_an_id_of_the_wrong_type_is_an_invalid_request(request_id: Any) -> None:
         {"jsonrpc": "1.0", "id": 3, "method": "ping"},
         {"id": 3, "method": "ping"},
         {"jsonrpc": "2.0", "id": 3, "method": "ping", "params": "text"},
+        {"jsonrpc": "2.0", "id": 3, "method": "ping", "params": None},
         {"jsonrpc": "2.0", "id": 3, "method": None},
     ],
 )

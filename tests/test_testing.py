@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from iccm_network import App, Context, ToolError
+from iccm_network import App, Context, ToolError, testing
 from iccm_network.client import MCPClient
 from iccm_network.convert import build_converter
 from iccm_network.errors import InvalidParams
@@ -30,8 +30,8 @@ from iccm_network.testing import (
     invalid_arguments_for,
     request,
 )
-from iccm_network.testing import _Generator as Generator
-from iccm_network.testing import _invalid_strategy as invalid_strategy
+from iccm_network.testing.strategies import InvalidCase, invalid_cases_for
+from iccm_network.testing.strategies import _Generator as Generator
 from iccm_network.validation import ArgumentValidator
 
 pytest_plugins = ["iccm_network.pytest_plugin"]
@@ -66,6 +66,22 @@ class AppWith(App):
     @property
     def tools(self) -> Mapping[str, Tool]:
         return {**self._base.tools, **self._replacements}
+
+
+def test_the_testing_package_exports_exactly_its_public_names() -> None:
+    assert set(testing.__all__) == {
+        "LocalConnection",
+        "acall",
+        "arequest",
+        "arguments_for",
+        "call",
+        "check_app",
+        "check_tool",
+        "invalid_arguments_for",
+        "request",
+    }
+    assert all(hasattr(testing, name) for name in testing.__all__)
+    assert (call.__name__, request.__name__) == ("call", "request")
 
 
 # -- check_app on the project's own examples ------------------------------------
@@ -260,8 +276,8 @@ def kinds_and_paths(tool: Tool) -> tuple[set[str], set[str]]:
     kinds: set[str] = set()
     paths: set[str] = set()
 
-    @given(case=invalid_strategy(tool))
-    def collect(case: Any) -> None:
+    @given(case=invalid_cases_for(tool))
+    def collect(case: InvalidCase) -> None:
         kinds.add(case.kind)
         paths.add(case.path)
 
@@ -281,6 +297,17 @@ def test_invalid_strategy_reaches_nested_and_recursive_values() -> None:
     _, paths = kinds_and_paths(everything.tools["nested"])
     assert any(p.startswith("/tree/") for p in paths), paths
     assert any(p.startswith("/groups/") and p.count("/") >= 4 for p in paths), paths
+
+
+def test_invalid_strategy_is_empty_when_an_open_schema_has_nothing_to_break() -> None:
+    app = App("open")
+
+    def anything(**arguments: Any) -> int:
+        return len(arguments)
+
+    app.add_tool(anything, input_schema={"type": "object"})
+    assert invalid_arguments_for(app.tools["anything"]).is_empty
+    check_app(app, run_tools=True, max_examples=20)  # only the valid-arguments property runs
 
 
 def test_valid_strategy_sends_integers_and_floats_to_float_parameters() -> None:
@@ -361,12 +388,17 @@ def test_unknown_protocol_version_is_refused_up_front() -> None:
         LocalConnection(hello, protocol_version="1999-01-01")
 
 
-def test_sync_call_inside_an_event_loop_says_to_await_acall() -> None:
-    async def inside() -> None:
+def test_sync_call_and_request_inside_an_event_loop_say_to_await_their_async_forms() -> None:
+    async def call_inside() -> None:
         call(hello, "add", {"a": 1, "b": 1})
 
-    with pytest.raises(RuntimeError, match="await acall"):
-        asyncio.run(inside())
+    async def request_inside() -> None:
+        request(hello, "tools/list")
+
+    with pytest.raises(RuntimeError, match=r"call\(\) cannot run .*`await acall"):
+        asyncio.run(call_inside())
+    with pytest.raises(RuntimeError, match=r"request\(\) cannot run .*`await arequest"):
+        asyncio.run(request_inside())
 
 
 async def test_acall_and_a_connection_report_progress_and_dataclass_results() -> None:

@@ -1,0 +1,45 @@
+"""Property-test an app's tools: strategies from their schemas, in-memory calls, ``check_app``.
+
+The one-line test a component copies::
+
+    from iccm_network.testing import check_app
+    from horace.server import app
+
+    def test_every_tool_honours_its_schema() -> None:
+        check_app(app)
+
+Three pieces, usable on their own, one module each:
+
+- ``strategies``: ``arguments_for(tool)`` and ``invalid_arguments_for(tool)``,
+  Hypothesis strategies for argument objects that the tool's ``inputSchema``
+  accepts, and for ones it rejects (a wrong type at some path, a missing
+  required property, an unexpected property, a malformed date or UUID).
+- ``local``: ``LocalConnection``, ``call`` and ``request`` (``acall`` and
+  ``arequest`` to await): a ``tools/call`` through the server's own
+  ``ServerProtocol``, route table, validation and conversion, as JSON text,
+  with no socket.
+- ``check``: ``check_app(app)`` and ``check_tool(app, name)``: for every tool,
+  the schema is valid Draft 2020-12, every generated valid argument set
+  reaches the function with the declared Python types, and every invalid one
+  is refused with -32602 (or, from 2025-11-25, an ``isError`` result listing
+  the failing paths) without reaching the function.
+
+This package needs Hypothesis (``pip install iccm-network[test]``); the rest of
+the library does not.
+"""
+
+from iccm_network.testing.check import check_app, check_tool
+from iccm_network.testing.local import LocalConnection, acall, arequest, call, request
+from iccm_network.testing.strategies import arguments_for, invalid_arguments_for
+
+__all__ = [
+    "LocalConnection",
+    "acall",
+    "arequest",
+    "arguments_for",
+    "call",
+    "check_app",
+    "check_tool",
+    "invalid_arguments_for",
+    "request",
+]
