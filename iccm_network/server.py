@@ -149,7 +149,7 @@ class Server:
         self.info = info
         self.settings = settings
         self._server: WebSocketServer | None = None
-        self._connections: dict[ServerConnection, dict[ToolCall, asyncio.Task[None]]] = {}
+        self._connections: dict[ServerConnection, dict[asyncio.Task[None], ToolCall]] = {}
         # Connections that passed the handshake checks: counted against
         # max_connections from then on, so a burst of handshakes cannot
         # overshoot the bound before their handlers start.
@@ -309,7 +309,7 @@ class Server:
             logger.warning("connection handlers still running after shutdown; leaving them")
 
     def _calls(self) -> list[asyncio.Task[None]]:
-        return [task for tasks in self._connections.values() for task in tasks.values()]
+        return [task for tasks in self._connections.values() for task in tasks]
 
     # -- handshake -----------------------------------------------------------
 
@@ -429,7 +429,8 @@ class Server:
             extra=fields,
         )
         protocol = ServerProtocol(self.routes, self.info, max_in_flight=self.settings.max_in_flight)
-        tasks: dict[ToolCall, asyncio.Task[None]] = {}
+        # Each running call's task; a finished task removes itself.
+        tasks: dict[asyncio.Task[None], ToolCall] = {}
         self._connections[connection] = tasks
         try:
             async for message in connection:
@@ -439,22 +440,23 @@ class Server:
                 protocol.receive_text(message)
                 for call in protocol.calls_to_run():
                     task = asyncio.create_task(self._run(connection, protocol, call))
-                    tasks[call] = task
-                    task.add_done_callback(functools.partial(_forget, tasks, call))
+                    tasks[task] = call
+                    task.add_done_callback(tasks.pop)
                 for call in protocol.calls_to_cancel():
-                    if call in tasks:
-                        tasks[call].cancel()
+                    for task, running in tasks.items():  # rare: a linear search will do
+                        if running is call:
+                            task.cancel()
                 for frame in protocol.data_to_send():
                     await connection.send(frame)
                 # More tasks than calls in flight means replies wait for a
                 # client that does not read them: stop reading from it until
                 # one is delivered, so its replies cannot pile up in memory.
                 while len(tasks) > self.settings.max_in_flight:
-                    await asyncio.wait(list(tasks.values()), return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait(list(tasks), return_when=asyncio.FIRST_COMPLETED)
         except ConnectionClosed:
             pass
         finally:
-            for task in tasks.values():
+            for task in tasks:
                 task.cancel()
             del self._connections[connection]
             self._admitted.discard(connection)
@@ -478,7 +480,8 @@ class Server:
         self, connection: ServerConnection, protocol: ServerProtocol, call: ToolCall
     ) -> None:
         tool = call.tool
-        started = time.perf_counter()
+        logging_calls = logger.isEnabledFor(logging.INFO)
+        started = time.perf_counter() if logging_calls else 0.0
         outcome: Any
         send_progress = None
         if tool.context_parameter is not None:
@@ -492,7 +495,7 @@ class Server:
             )
         except asyncio.CancelledError as exc:
             outcome = ToolError(_SHUTDOWN_MESSAGE) if self._abandoning else exc
-        if logger.isEnabledFor(logging.INFO):
+        if logging_calls:
             ms = (time.perf_counter() - started) * 1000
             described = _describe(outcome)
             logger.info(
@@ -534,7 +537,3 @@ def _describe(outcome: Any) -> str:
     if isinstance(outcome, BaseException):
         return f"error:{type(outcome).__name__}"
     return "ok"
-
-
-def _forget(tasks: dict[ToolCall, asyncio.Task[None]], call: ToolCall, _: object) -> None:
-    tasks.pop(call, None)
