@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sample_tools import add, fail, free_port
 from websockets.asyncio.server import serve
 
-from iccm_network import ToolError
 from iccm_network.cli import main
 
 __all__ = [
@@ -28,32 +27,6 @@ __all__ = [
 
 TIMEOUT = 10.0
 """Seconds any one test may wait; each takes milliseconds when all is well."""
-
-
-def add(a: int, b: int) -> int:
-    """Add two integers.
-
-    Args:
-        a: The first addend.
-        b: The second addend.
-    """
-    return a + b
-
-
-def fail(reason: str) -> str:
-    """Fail with a tool error carrying data.
-
-    Args:
-        reason: The message.
-    """
-    raise ToolError(reason, data={"reason": reason})
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (for now)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def initialize_result(name: str, protocol_version: str = "2025-11-25") -> dict[str, Any]:

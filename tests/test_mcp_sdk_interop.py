@@ -28,10 +28,11 @@ from mcp import ClientSession
 from mcp.shared.exceptions import MCPError
 from mcp_sdk_adapter import WebSocketTransport, open_client, open_session
 from mcp_types import INVALID_PARAMS, UNSUPPORTED_PROTOCOL_VERSION
+from sample_tools import add, echo, fail
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
-from iccm_network import App, ToolError
+from iccm_network import App
 
 TIMEOUT = 5.0
 """Seconds one whole test may take; each takes a few milliseconds when all is well."""
@@ -39,27 +40,8 @@ TIMEOUT = 5.0
 PROTOCOL_VERSION_KEY = "io.modelcontextprotocol/protocolVersion"
 
 app = App("interop", version="1.2.3")
-
-
-@app.tool
-def add(a: int, b: int) -> int:
-    """Add two integers.
-
-    Args:
-        a: The first addend.
-        b: The second addend.
-    """
-    return a + b
-
-
-@app.tool
-async def echo(text: str) -> str:
-    """Return the text unchanged.
-
-    Args:
-        text: What to send back.
-    """
-    return text
+for tool in (add, echo, fail):
+    app.add_tool(tool)
 
 
 @app.tool
@@ -70,16 +52,6 @@ def stats(values: list[float]) -> dict[str, float]:
         values: The numbers.
     """
     return {"min": min(values), "max": max(values)}
-
-
-@app.tool
-def fail(reason: str) -> str:
-    """Always fail, reporting the reason as a tool error.
-
-    Args:
-        reason: The message of the ToolError.
-    """
-    raise ToolError(reason)
 
 
 @app.tool

@@ -36,9 +36,10 @@ from typing import Any
 import anyio
 import pytest
 from mcp_sdk_adapter import open_client
+from sample_tools import add, echo, fail, free_port
 from websockets.asyncio.client import ClientConnection, connect
 
-from iccm_network import App, ToolError
+from iccm_network import App
 
 RELAY_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "relay"
 """Where CI checks out ``shared`` beside the clone."""
@@ -56,45 +57,8 @@ RELAY_START_TIMEOUT = 10.0
 PATH = "/some/non-root/path"
 
 app = App("relayed", version="2.0.0")
-
-
-@app.tool
-def add(a: int, b: int) -> int:
-    """Add two integers.
-
-    Args:
-        a: The first addend.
-        b: The second addend.
-    """
-    return a + b
-
-
-@app.tool
-async def echo(text: str) -> str:
-    """Return the text unchanged.
-
-    Args:
-        text: What to send back.
-    """
-    return text
-
-
-@app.tool
-def fail(reason: str) -> str:
-    """Always fail, reporting the reason as a tool error.
-
-    Args:
-        reason: The message of the ToolError.
-    """
-    raise ToolError(reason)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+for tool in (add, echo, fail):
+    app.add_tool(tool)
 
 
 @dataclass(frozen=True)

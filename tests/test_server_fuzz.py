@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sample_tools import add, echo
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
@@ -33,27 +34,8 @@ from iccm_network import App
 from iccm_network.server import CLOSE_INVALID_DATA, CLOSE_UNSUPPORTED_DATA, Server
 
 app = App("fuzzed", version="0.0.1")
-
-
-@app.tool
-def echo(text: str) -> str:
-    """Return the text.
-
-    Args:
-        text: The text.
-    """
-    return text
-
-
-@app.tool
-async def add(a: int, b: int) -> int:
-    """Add two integers.
-
-    Args:
-        a: The first.
-        b: The second.
-    """
-    return a + b
+for tool in (echo, add):
+    app.add_tool(tool)
 
 
 @app.tool

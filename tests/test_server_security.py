@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sample_tools import echo
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -23,16 +24,7 @@ TIMEOUT = 10.0
 SECRET = "s3cr3t-token-value"
 
 app = App("guarded", version="2.1.0")
-
-
-@app.tool
-def echo(text: str) -> str:
-    """Return the text.
-
-    Args:
-        text: The text.
-    """
-    return text
+app.add_tool(echo)
 
 
 @app.tool
