@@ -186,6 +186,7 @@ class ServerProtocol:
 
     def __init__(self, routes: RouteTable, info: ServerInfo, *, max_in_flight: int = 256) -> None:
         self._routes = routes
+        self._tool_named = dict(routes).get  # a plain dict's get: the hot path's lookup
         self._info = info
         self._max_in_flight = max_in_flight
         self._version: str | None = None
@@ -373,13 +374,13 @@ class ServerProtocol:
         """Serve one request; ``None`` means its reply comes from ``complete``."""
         if params is None:
             params = {}
-        elif not isinstance(params, dict):
+        elif type(params) is not dict:
             raise InvalidParams(f"Invalid params: {method} takes its params by name")
         meta = params.get("_meta")
+        if type(meta) is not dict:
+            meta = None
         client_info: Mapping[str, Any] | None
-        if isinstance(meta, dict) and (
-            META_PROTOCOL_VERSION in meta or META_CLIENT_CAPABILITIES in meta
-        ):
+        if meta is not None and (META_PROTOCOL_VERSION in meta or META_CLIENT_CAPABILITIES in meta):
             feats = self._modern_features(meta)
             info = meta.get(META_CLIENT_INFO)
             client_info = info if isinstance(info, dict) else None
@@ -392,7 +393,9 @@ class ServerProtocol:
             client_info = self._client_info
 
         if method == "tools/call":
-            return self._tools_call(params, request_id, feats, client_info, batch, notification)
+            return self._tools_call(
+                params, meta, request_id, feats, client_info, batch, notification
+            )
         if method == "tools/list":
             return self._tools_list(params, feats)
         if method == "ping":
@@ -485,6 +488,7 @@ class ServerProtocol:
     def _tools_call(
         self,
         params: Mapping[str, Any],
+        meta: Mapping[str, Any] | None,
         request_id: RequestId,
         feats: Features,
         client_info: Mapping[str, Any] | None,
@@ -492,15 +496,15 @@ class ServerProtocol:
         notification: bool,
     ) -> dict[str, Any] | None:
         name = params.get("name")
-        if not isinstance(name, str):
+        if type(name) is not str:
             raise InvalidParams('Invalid params: tools/call needs a string "name"')
-        tool = self._routes.get(name)
+        tool = self._tool_named(name)
         if tool is None:
             raise InvalidParams(f"Unknown tool: {name}", data={"name": name})
         arguments = params.get("arguments")
         if arguments is None:
             arguments = {}
-        elif not isinstance(arguments, dict):
+        elif type(arguments) is not dict:
             raise InvalidParams('Invalid params: "arguments" must be an object')
         try:
             kwargs = tool.prepare(arguments)
@@ -515,8 +519,7 @@ class ServerProtocol:
                 f"Server busy: {self._in_flight} calls already running on this connection",
                 data={"maxInFlight": self._max_in_flight},
             )
-        meta = params.get("_meta")
-        token = meta.get("progressToken") if isinstance(meta, dict) else None
+        token = None if meta is None else meta.get("progressToken")
         call = ToolCall(
             tool=tool,
             arguments=kwargs,
