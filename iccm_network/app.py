@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar, overload
 
@@ -21,8 +20,6 @@ from iccm_network.routes import RouteTable, Tool, compile_tool
 from iccm_network.server import Server
 
 __all__ = ["App"]
-
-logger = logging.getLogger("iccm_network.app")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -237,9 +234,5 @@ class App:
             port: Port to bind.
             **overrides: Other settings.
         """
-        settings = self.settings(host=host, port=port, **overrides)
-        try:
-            configure_logging(settings.log_level)
-        except ValueError as exc:
-            raise ValueError(f"MCP_LOG_LEVEL: {exc}") from None
+        configure_logging(self.settings(host=host, port=port, **overrides).log_level)
         asyncio.run(self.serve(host=host, port=port, **overrides))

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from iccm_network.logs import parse_level
+
 __all__ = ["Settings"]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -149,6 +151,11 @@ def _check(name: str, value: Any) -> Any:
         raise ValueError(f"{name} must be at least 1, got {value}")
     if name in _SECONDS and value is not None and not 0 < value < math.inf:
         raise ValueError(f"{name} must be a positive number of seconds or unset, got {value}")
+    if name == "log_level":
+        try:
+            parse_level(value)
+        except ValueError as exc:
+            raise ValueError(f"log_level: {exc}") from None
     if name == "shutdown_close_code" and value not in _SHUTDOWN_CLOSE_CODES:
         raise ValueError(f"shutdown_close_code must be 1001 or 1012, got {value}")
     if name == "shutdown_grace" and not 0 <= value < math.inf:

@@ -163,3 +163,13 @@ def test_the_shutdown_close_code_is_1001_or_1012(monkeypatch: pytest.MonkeyPatch
     assert App("t").settings().shutdown_close_code == 1012
     with pytest.raises(ValueError, match="shutdown_close_code"):
         App("t", shutdown_close_code=1000)
+
+
+def test_an_unknown_log_level_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MCP_LOG_LEVEL", "LOUD")
+    with pytest.raises(ValueError, match="MCP_LOG_LEVEL.*unknown log level"):
+        App("t").settings()
+    with pytest.raises(ValueError, match="unknown log level"):
+        App("t", log_level="LOUD")

@@ -82,7 +82,7 @@ def test_an_unknown_level_name_is_an_error_listing_the_known_ones() -> None:
 
 
 def test_app_run_refuses_a_bad_mcp_log_level_before_serving() -> None:
-    with pytest.raises(ValueError, match="MCP_LOG_LEVEL: unknown log level 'LOUD'"):
+    with pytest.raises(ValueError, match="log_level: unknown log level 'LOUD'"):
         app.run(host="127.0.0.1", port=0, log_level="LOUD")
 
 
