@@ -70,7 +70,8 @@ def test_every_module_declares_its_exports_and_documents_them(module: str) -> No
     assert inspect.getdoc(loaded), f"{module} has no module docstring"
     for name in loaded.__all__:
         value = getattr(loaded, name)
-        if inspect.isclass(value) or inspect.isfunction(value):
+        is_alias = hasattr(value, "__origin__")  # Callable[...] aliases count as classes on 3.10
+        if (inspect.isclass(value) and not is_alias) or inspect.isfunction(value):
             assert inspect.getdoc(value), f"{module}.{name} has no docstring"
 
 
