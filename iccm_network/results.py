@@ -107,31 +107,34 @@ def outcome_result(tool: Tool, outcome: Any, features: Features) -> dict[str, An
     """The result for whatever a call ended with: a value or an exception.
 
     Unexpected exceptions are logged with a correlation id; the caller sees
-    only the id, never the exception text.
+    only the id, never the exception text. This never raises: every call
+    gets a reply.
 
     Args:
         tool: The tool that ran.
         outcome: Its return value, or the exception it raised.
         features: What the revision supports.
     """
-    if not isinstance(outcome, BaseException):
-        try:
+    try:
+        if not isinstance(outcome, BaseException):
             return success_result(tool, outcome, features)
-        except (TypeError, ValueError) as exc:
-            # The tool's own bug or a value a client provoked (a 5,000-digit
-            # integer): one line, no traceback to flood the log.
-            incident = correlation_id()
-            logger.warning(
-                "tool %r returned a value that cannot be sent as JSON: %s [correlation id %s]",
-                tool.name,
-                exc,
-                incident,
-            )
-            return _internal_error(tool, incident, features)
-    if isinstance(outcome, ToolError):
-        return error_result(outcome.message, features, data=outcome.data)
-    if isinstance(outcome, CallTimedOut):
-        return error_result(f"Tool {tool.name!r} {outcome}", features)
+        if isinstance(outcome, ToolError):
+            return error_result(outcome.message, features, data=outcome.data)
+        if isinstance(outcome, CallTimedOut):
+            return error_result(f"Tool {tool.name!r} {outcome}", features)
+    except (TypeError, ValueError) as exc:
+        # The tool's own bug or a value a client provoked (a 5,000-digit
+        # integer): one line, no traceback to flood the log.
+        incident = correlation_id()
+        logger.warning(
+            "tool %r returned a value that cannot be sent as JSON: %s [correlation id %s]",
+            tool.name,
+            exc,
+            incident,
+        )
+        return _internal_error(tool, incident, features)
+    except Exception as exc:  # a result that breaks shaping (a self-referencing list, say)
+        outcome = exc
     incident = correlation_id()
     logger.error(
         "tool %r failed [correlation id %s]",

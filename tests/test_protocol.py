@@ -560,3 +560,21 @@ def test_server_discover_without_the_envelope_is_invalid_params() -> None:
 def test_initialize_is_not_a_modern_method() -> None:
     (reply,) = exchange(make_protocol(), request("initialize", {"_meta": MODERN_META}))
     assert reply["error"]["code"] == -32601
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [ToolError("bad", data=object()), [float("nan")], {"self": []}, 10**5000],
+    ids=["unencodable-error-data", "nan", "self-reference", "huge-int"],
+)
+def test_every_outcome_gets_a_reply_even_one_that_cannot_be_encoded(outcome: Any) -> None:
+    if isinstance(outcome, dict):
+        outcome["self"].append(outcome)
+    protocol = make_protocol()
+    protocol.receive_text(json.dumps(call_request("slow", {})))
+    (call,) = protocol.calls_to_run()
+    protocol.complete(call, outcome)
+    (frame,) = protocol.data_to_send()
+    result = json.loads(frame)["result"]
+    assert result["isError"] is True
+    assert "correlation id" in result["content"][0]["text"]
