@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import hmac
 import http
 import json
@@ -389,9 +390,12 @@ class Server:
         token = settings.auth_token
         if token is not None:
             scheme, _, given = headers.get("Authorization", "").partition(" ")
-            # Compare digests of equal length: compare_digest leaks only length.
+            # Compare fixed-length digests: compare_digest on the tokens
+            # themselves would still give their length away.
+            given_digest = hashlib.sha256(given.strip().encode("utf-8", "surrogateescape"))
+            expected_digest = hashlib.sha256(token.encode("utf-8", "surrogateescape"))
             if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode("utf-8", "surrogateescape"), token.encode()
+                given_digest.digest(), expected_digest.digest()
             ):
                 logger.warning(
                     "refused a connection from %s: missing or wrong bearer token",
