@@ -2,8 +2,10 @@
 
 The stand-in Godot is a real iccm-network App on loopback whose
 ``logger_log`` tool has the seed Godot's hand-written ``inputSchema`` and
-records what it receives; "down" is a closed port; "hanging" is a TCP server
-that accepts and never answers, and a WebSocket server that completes the
+records what it receives (it answers JSON-RPC batches); a bare
+``websockets`` server stands in for a legacy Godot that takes single
+messages only; "down" is a closed port; "hanging" is a TCP server that
+accepts and never answers, and a WebSocket server that completes the
 handshake and never answers a request.
 """
 
@@ -145,6 +147,61 @@ async def websocket_server_that_never_answers() -> AsyncIterator[str]:
 
     async with serve(hold, "127.0.0.1", 0) as server:
         yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+@asynccontextmanager
+async def raw_godot(
+    *, batches: bool, close_on_batch: bool = False
+) -> AsyncIterator[tuple[str, list[Any]]]:
+    """A bare ``websockets`` MCP server recording every message it receives.
+
+    With ``batches`` false it is a legacy Godot: it answers a batch frame
+    with one ``Invalid Request`` error whose id is null, or with
+    ``close_on_batch`` it closes the connection instead.
+    """
+    received: list[Any] = []
+
+    def answer(request: dict[str, Any]) -> dict[str, Any]:
+        if request["method"] == "initialize":
+            result: dict[str, Any] = {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {"tools": {}},
+                "serverInfo": {"name": "legacy godot", "version": "0"},
+            }
+        else:
+            result = {"content": [{"type": "text", "text": "stored"}]}
+        return {"jsonrpc": "2.0", "id": request["id"], "result": result}
+
+    async def handle(connection: ServerConnection) -> None:
+        async for frame in connection:
+            message = json.loads(frame)
+            received.append(message)
+            if isinstance(message, list) and close_on_batch:
+                await connection.close()
+                return
+            if isinstance(message, list):
+                refusal = {"code": -32600, "message": "Invalid Request"}
+                reply: Any = (
+                    [answer(request) for request in message]
+                    if batches
+                    else {"jsonrpc": "2.0", "id": None, "error": refusal}
+                )
+                await connection.send(json.dumps(reply))
+            elif "id" in message:
+                await connection.send(json.dumps(answer(message)))
+
+    async with serve(handle, "127.0.0.1", 0) as server:
+        yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}", received
+
+
+def shipped(received: list[Any]) -> list[str]:
+    """The messages of the ``logger_log`` calls in ``received``, batches opened."""
+    requests = [m for item in received for m in (item if isinstance(item, list) else [item])]
+    return [
+        request["params"]["arguments"]["message"]
+        for request in requests
+        if request.get("method") == "tools/call"
+    ]
 
 
 def record(
@@ -427,6 +484,69 @@ async def test_the_shipper_reconnects_when_godot_comes_back() -> None:
                 log.warning("after")
                 await eventually(lambda: any(e["message"] == "after" for e in received))
     assert shipper.connections == 2
+
+
+async def test_entries_queued_together_reach_an_iccm_network_godot_in_order() -> None:
+    godot, received = stand_in_godot()
+    async with godot.serving(host="127.0.0.1", port=0) as server:
+        async with shipping_logs(server.url, "horace") as shipper:
+            assert shipper is not None
+            for number in range(10):
+                log.warning("entry %d", number)
+            await eventually(lambda: shipper.delivered == 10)
+    assert [entry["message"] for entry in received] == [f"entry {n}" for n in range(10)]
+    assert shipper.lost == shipper.rejected == 0
+
+
+async def test_entries_queued_together_go_as_one_batch_frame() -> None:
+    async with raw_godot(batches=True) as (url, received):
+        async with shipping_logs(url, "horace") as shipper:
+            assert shipper is not None
+            for number in range(10):
+                log.warning("entry %d", number)
+            await eventually(lambda: shipper.delivered == 10)
+    batches = [item for item in received if isinstance(item, list)]
+    assert len(batches) == 1
+    assert len(batches[0]) == 10
+    assert shipped(received) == [f"entry {n}" for n in range(10)]
+
+
+async def test_a_godot_that_refuses_batches_gets_the_entries_one_by_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with raw_godot(batches=False) as (url, received):
+        async with shipping_logs(url, "horace") as shipper:
+            assert shipper is not None
+            for number in range(10):
+                log.warning("entry %d", number)
+            await eventually(lambda: shipper.delivered == 10)
+            for number in range(5):
+                log.warning("more %d", number)
+            await eventually(lambda: shipper.delivered == 15)
+            assert shipper.connections == 1
+    # The refused batch was sent again one entry at a time; no batch after it.
+    batches = [index for index, item in enumerate(received) if isinstance(item, list)]
+    assert len(batches) == 1
+    after = received[batches[0] + 1 :]
+    assert shipped(after) == [f"entry {n}" for n in range(10)] + [f"more {n}" for n in range(5)]
+    assert shipper.lost == shipper.rejected == 0
+    assert "does not take batches" in caplog.text
+
+
+async def test_a_connection_lost_on_its_first_batch_makes_the_next_one_send_singles() -> None:
+    async with raw_godot(batches=False, close_on_batch=True) as (url, received):
+        async with shipping_logs(url, "horace", **QUICK) as shipper:
+            assert shipper is not None
+            for number in range(10):
+                log.warning("entry %d", number)
+            await eventually(lambda: shipper.lost == 10)
+            for number in range(3):
+                log.warning("more %d", number)
+            await eventually(lambda: shipper.delivered == 3)
+            assert shipper.connections == 2
+    batches = [index for index, item in enumerate(received) if isinstance(item, list)]
+    assert len(batches) == 1
+    assert shipped(received[batches[0] + 1 :]) == ["more 0", "more 1", "more 2"]
 
 
 # -- Godot down or hanging: it costs dropped entries, nothing else ----------------
