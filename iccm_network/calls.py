@@ -2,7 +2,8 @@
 
 The WebSocket server and the in-memory connection of ``iccm_network.testing``
 both run calls through ``run_call``, so what a test sees is what a client gets.
-Async tools run on the event loop; sync tools on ``WorkerThreads``.
+Async tools run on the event loop; sync tools on ``WorkerThreads``, and an
+awaitable a sync tool returns is awaited.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import inspect
 import queue
 import threading
 from collections.abc import Callable
@@ -169,7 +171,7 @@ async def run_call(
         if tool.is_async:
             work = asyncio.ensure_future(tool.fn(**kwargs))
         else:
-            work = workers.submit(functools.partial(tool.fn, **kwargs))
+            work = asyncio.ensure_future(_in_worker(workers, functools.partial(tool.fn, **kwargs)))
         work.add_done_callback(_consume)
         try:
             done, _ = await asyncio.wait({work}, timeout=timeout)
@@ -186,6 +188,15 @@ async def run_call(
         raise
     except Exception as exc:
         return exc
+
+
+async def _in_worker(workers: WorkerThreads, fn: Callable[[], Any]) -> Any:
+    result = await workers.submit(fn)
+    if inspect.isawaitable(result):
+        # Old dispatch tables are full of ``lambda args: service.method(args)``:
+        # a sync callable handing back a coroutine means that coroutine's result.
+        result = await result
+    return result
 
 
 def _cancelled_from_within(name: str) -> RuntimeError:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import inspect
 import logging
 import signal
 from collections.abc import Callable, Iterable, Mapping
@@ -33,7 +31,6 @@ from typing import Any
 from iccm_network.app import App
 from iccm_network.errors import ToolDefinitionError
 from iccm_network.lifecycle import signal_handlers, started
-from iccm_network.routes import is_coroutine_callable
 from iccm_network.server import Server
 
 __all__ = ["MCPServer"]
@@ -113,7 +110,7 @@ class MCPServer:
         )
         for entry in _entries(tools if tools is not None else {}, handlers or {}):
             self.app.add_tool(
-                _awaiting(entry.handler),
+                entry.handler,
                 name=entry.name,
                 description=entry.description,
                 input_schema=entry.input_schema,
@@ -236,26 +233,6 @@ class MCPServer:
         logger.info("received %s", signal.Signals(signum).name)
         if self._stopping is None:
             self._stopping = asyncio.create_task(self.stop())
-
-
-def _awaiting(handler: Callable[..., Any]) -> Callable[..., Any]:
-    """``handler`` as a coroutine function, so an awaitable it returns is awaited.
-
-    Legacy dispatch tables are full of ``lambda args: some_async_method(args)``:
-    sync callables that return coroutines. App would run such a lambda in a
-    thread and try to send the coroutine object back as the result.
-    """
-    if is_coroutine_callable(handler):
-        return handler
-
-    @functools.wraps(handler)  # keeps the name, docstring and signature (for Context)
-    async def call_in_thread(**arguments: Any) -> Any:
-        result = await asyncio.to_thread(handler, **arguments)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
-
-    return call_in_thread
 
 
 def _entries(

@@ -189,14 +189,16 @@ async def test_handlers_receive_the_arguments_as_keyword_arguments() -> None:
     assert json.loads(result["content"][0]["text"]) == {"ok": True}
 
 
-async def test_sync_handlers_run_in_a_worker_thread() -> None:
-    def where() -> int:
-        return threading.get_ident()
+async def test_sync_handlers_run_on_the_servers_daemon_worker_threads() -> None:
+    # The same threads as App's sync tools: daemon, so a stuck legacy handler
+    # cannot keep a stopped process alive.
+    def where() -> str:
+        return f"{threading.current_thread().name} {threading.current_thread().daemon}"
 
     tools = {"where": {"inputSchema": {"type": "object"}, "handler": where}}
     async with running(make(tools)) as wire:
         result = await wire.call("where", {})
-    assert int(result["content"][0]["text"]) != threading.get_ident()
+    assert result["content"][0]["text"] == "iccm-network-tool True"
 
 
 async def test_a_sync_handler_that_returns_a_coroutine_has_it_awaited() -> None:
