@@ -188,7 +188,7 @@ class MCPServer:
 
         A signal begins a graceful shutdown: in-flight calls get the
         ``shutdown_grace`` period to finish, then connections close with
-        1001. Signal handlers are installed only where asyncio allows it
+        ``shutdown_close_code``. Signal handlers are installed only where asyncio allows it
         (the main thread, on Unix).
         """
         if self._server is None or self._server.draining:
@@ -205,7 +205,7 @@ class MCPServer:
                 await self._close()
 
     async def stop(self, grace: float | None = None) -> None:
-        """Stop gracefully: refuse newcomers, drain in-flight calls, close with 1001.
+        """Stop gracefully: refuse newcomers, drain in-flight calls, close the connections.
 
         Does nothing if the server was never started.
 

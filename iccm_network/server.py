@@ -53,7 +53,6 @@ from iccm_network.protocol import CallTimedOut, ServerInfo, ServerProtocol, Tool
 from iccm_network.routes import RouteTable
 
 __all__ = [
-    "CLOSE_GOING_AWAY",
     "CLOSE_INVALID_DATA",
     "CLOSE_MESSAGE_TOO_BIG",
     "CLOSE_UNSUPPORTED_DATA",
@@ -64,8 +63,6 @@ logger = logging.getLogger("iccm_network.server")
 
 _MCP = Subprotocol("mcp")
 
-CLOSE_GOING_AWAY = 1001
-"""Close code sent to every connection when the server shuts down."""
 CLOSE_UNSUPPORTED_DATA = 1003
 """Close code for a binary frame: MCP messages are text frames."""
 CLOSE_INVALID_DATA = 1007
@@ -233,7 +230,7 @@ class Server:
         await self._closed.wait()
 
     async def shutdown(self, grace: float | None = None) -> None:
-        """Stop gracefully: refuse newcomers, drain, then close with 1001.
+        """Stop gracefully: refuse newcomers, drain, then close the connections.
 
         The whole shutdown takes at most ``grace`` seconds (0.2 s when less
         is asked for). In-flight calls, and calls that arrive on open
@@ -241,8 +238,8 @@ class Server:
         quarter of ``grace`` when that is shorter); ``/healthz`` answers 503
         and new handshakes get HTTP 503 all along. Calls still running then
         are cancelled and answered with a tool error, connections are closed
-        with 1001, and those that do not finish the closing handshake in time
-        are dropped. Concurrent calls share one shutdown.
+        with ``shutdown_close_code`` (1001 by default), and those that do not
+        finish the closing handshake in time are dropped. Concurrent calls share one shutdown.
 
         Args:
             grace: Seconds for the whole shutdown; the ``shutdown_grace``
