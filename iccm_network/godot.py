@@ -61,6 +61,7 @@ from websockets.exceptions import InvalidURI, WebSocketException
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
+from iccm_network.connect import Endpoint, initialize
 from iccm_network.logs import SHIPPER_HEADER, in_shipper_connection, redact_url
 
 __all__ = [
@@ -398,6 +399,7 @@ class GodotShipper:
         if window < 1:
             raise ValueError(f"window must be at least 1, got {window}")
         self.url = url
+        self._endpoint = Endpoint.parse(url)
         self.handler = handler
         self.connect_timeout = connect_timeout
         self.reply_timeout = reply_timeout
@@ -603,21 +605,14 @@ class GodotShipper:
         return answers
 
     async def _initialize(self, connection: ClientConnection) -> None:
-        params = {
-            "protocolVersion": PROTOCOL_VERSION,
-            "capabilities": {},
-            "clientInfo": {"name": f"{self.handler.component} log shipper", "version": "1"},
-        }
-
-        async def handshake() -> None:
-            request_id = await self._request(connection, "initialize", params)
-            reply = (await self._replies(connection, {request_id}))[request_id]
-            if "result" not in reply:
-                raise _Unusable(f"initialize failed: {reply.get('error')!r}")
-            notification = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-            await connection.send(json.dumps(notification))
-
-        await _within(self.reply_timeout, handshake())
+        client_info = {"name": f"{self.handler.component} log shipper", "version": "1"}
+        await initialize(
+            connection,
+            self._endpoint,
+            self.reply_timeout,
+            protocol_version=PROTOCOL_VERSION,
+            client_info=client_info,
+        )
 
     async def _pump(self, connection: ClientConnection) -> None:
         # Idle, notice Godot going away now rather than with the next entry.
