@@ -179,16 +179,20 @@ class App:
         """
         return Settings.from_environment(**self._settings).replace(**overrides)
 
+    @property
+    def info(self) -> ServerInfo:
+        """What a server of this app says about itself (``serverInfo``, instructions)."""
+        return ServerInfo(
+            name=self.name, version=self.version, title=self.title, instructions=self.instructions
+        )
+
     def server(self, **overrides: Any) -> Server:
         """A ``Server`` for the tools registered so far, not yet started.
 
         Args:
             **overrides: Settings, as for ``settings()``.
         """
-        info = ServerInfo(
-            name=self.name, version=self.version, title=self.title, instructions=self.instructions
-        )
-        return Server(RouteTable(self._tools), info, self.settings(**overrides))
+        return Server(RouteTable(self._tools), self.info, self.settings(**overrides))
 
     @contextlib.asynccontextmanager
     async def serving(

@@ -18,7 +18,7 @@ from iccm_network import __version__
 from iccm_network.app import App
 from iccm_network.calls import WorkerThreads, run_call
 from iccm_network.errors import error_class_for_code
-from iccm_network.protocol import ServerInfo, ServerProtocol, ToolCall
+from iccm_network.protocol import ServerProtocol, ToolCall
 from iccm_network.routes import RouteTable, Tool
 from iccm_network.versions import (
     ALL_VERSIONS,
@@ -66,16 +66,13 @@ class LocalConnection:
             raise ValueError(
                 f"unknown protocol version {protocol_version!r}; expected one of {ALL_VERSIONS}"
             )
-        info = ServerInfo(
-            name=app.name, version=app.version, title=app.title, instructions=app.instructions
-        )
         settings = app.settings()
         self.protocol_version = protocol_version
         self.notifications: list[dict[str, Any]] = []
         """Every notification the server sent (``notifications/progress``), in order."""
         self._protocol = ServerProtocol(
             RouteTable(app.tools if tools is None else tools),
-            info,
+            app.info,
             max_in_flight=settings.max_in_flight,
         )
         self._default_timeout = settings.tool_timeout
