@@ -2,23 +2,38 @@
 
 Two workloads: ``quiet`` (successful calls, which are not shipped: the
 normal case) and ``noisy`` (the tool logs one line per call, so every call
-queues one Godot entry: the worst case). Scenarios, each against a fresh
-server process:
+queues one Godot entry: the worst case). Scenarios:
 
 - ``none``: no shipping at all (the baseline);
-- ``up``: shipping to a stand-in Godot (an iccm-network App, its own process);
+- ``control``: no shipping either, a second server: its ratio is this
+  machine's noise floor, what a server doing the very same work measures;
+- ``up``: shipping to a stand-in Godot (an iccm-network App, its own process)
+  that runs at idle CPU priority (``SCHED_IDLE``): it gets the CPU time the
+  server and the load generator leave, which is the nearest this machine
+  comes to a Godot on a host of its own;
+- ``up-shared``: the same Godot at the same priority as the server, on the
+  same cores: on a two-core machine its own work on the entries then
+  competes with the server and the load generator for CPU;
 - ``down``: ``GODOT_URL`` points at a closed port;
 - ``hang-tcp``: Godot accepts the TCP connection and never answers;
 - ``hang-ws``: Godot completes the WebSocket handshake and never answers.
 
-The load generator (this process) makes sequential calls on one connection
-and records each call's latency. Scenarios are interleaved in rounds (order
-rotating) and each ratio is taken within a round, where the machine's load
-was about the same; the table shows the median ratio over rounds. Target:
-every ratio of p99 within 1.10.
+Each round starts a fresh server process for every scenario (and a Godot
+where the scenario has one), all at once. The load generator (this process)
+makes sequential calls, one connection per server, in blocks: 20 unrecorded
+warm-up calls and 500 recorded ones against one server, a pause long enough
+for the entries still gathering to be shipped (their cost counted to that
+server), then the next server, the order rotating. Every scenario thus sees
+the machine in the same states, and server processes are new each round,
+because two servers doing the very same work differ by several percent
+(see ``control``). p99 is taken over all of a scenario's calls; the range is
+the ratio within each round. Server CPU comes from the scheduler's own
+count (``/proc/PID/task/*/schedstat``). Target: every ratio of p99 within
+1.10.
 
 Run from the repository root: ``python benchmarks/godot_overhead.py``
-(``--calls``, ``--rounds`` to change the size).
+(``--rounds``, ``--blocks``, ``--block``, ``--workload`` and ``--linger``
+change it).
 """
 
 from __future__ import annotations
@@ -30,15 +45,15 @@ import json
 import logging
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Final
 
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from iccm_network import App, Context
@@ -46,7 +61,7 @@ from iccm_network.godot import shipping_logs
 
 __all__ = ["main"]
 
-SCENARIOS: Final = ("none", "up", "down", "hang-tcp", "hang-ws")
+SCENARIOS: Final = ("none", "control", "up", "up-shared", "down", "hang-tcp", "hang-ws")
 WORKLOADS: Final = {"quiet": "quiet", "noisy": "noisy"}
 """Workload name -> the tool each call runs."""
 WORKLOAD_TEXT: Final = {
@@ -54,6 +69,16 @@ WORKLOAD_TEXT: Final = {
     "noisy": "every call logs one INFO line through ctx.logger (one Godot entry per call)",
 }
 STARTUP_TIMEOUT: Final = 30.0
+PAUSE: Final = 0.15
+"""Seconds after each block: longer than the shipper's linger, so a block's
+entries are shipped before the next block starts."""
+BLOCK_WARMUP: Final = 20
+INITIALIZE: Final = {
+    "jsonrpc": "2.0",
+    "id": 0,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "b"}},
+}
 
 
 # -- child processes ------------------------------------------------------------------
@@ -63,7 +88,7 @@ async def _wait_for_stdin_eof() -> None:
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
 
-async def _role_server(godot_url: str | None) -> None:
+async def _role_server(godot_url: str | None, linger: float | None) -> None:
     # Records are made in every scenario (INFO enabled) but printed nowhere,
     # so that the only difference between scenarios is the Godot handler.
     logging.basicConfig(level=logging.INFO, handlers=[logging.NullHandler()])
@@ -89,7 +114,10 @@ async def _role_server(godot_url: str | None) -> None:
         return n
 
     async with app.serving(host="127.0.0.1", port=0) as server:
-        async with shipping_logs(godot_url, "bench", connect_timeout=2, reply_timeout=2) as shipper:
+        options: dict[str, Any] = {"connect_timeout": 2, "reply_timeout": 2}
+        if linger is not None:
+            options["linger"] = linger
+        async with shipping_logs(godot_url, "bench", **options) as shipper:
             print(server.port, flush=True)
             await _wait_for_stdin_eof()
             if shipper is not None:
@@ -103,7 +131,9 @@ async def _role_server(godot_url: str | None) -> None:
                 print(json.dumps(stats), flush=True)
 
 
-async def _role_godot() -> None:
+async def _role_godot(idle: bool) -> None:
+    if idle:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     godot = App("godot")
     received = 0
 
@@ -131,7 +161,8 @@ async def _role_godot() -> None:
     async with godot.serving(host="127.0.0.1", port=0) as server:
         print(server.port, flush=True)
         await _wait_for_stdin_eof()
-        print(json.dumps({"received": received}), flush=True)
+        cpu = time.process_time()
+        print(json.dumps({"received": received, "cpu_s": round(cpu, 3)}), flush=True)
 
 
 async def _role_hang_tcp() -> None:
@@ -183,10 +214,17 @@ def _finish(process: subprocess.Popen[str]) -> dict[str, Any]:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process, from /proc (Linux)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of all of a process's threads, from the scheduler's own count (Linux).
+
+    ``/proc/PID/stat`` counts in clock ticks, sampled: too coarse for blocks
+    of a few hundred milliseconds. ``schedstat`` counts nanoseconds.
+    """
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(FileNotFoundError):  # a thread that just ended
+            with open(f"/proc/{pid}/task/{task}/schedstat") as stat:
+                total += int(stat.read().split()[0])
+    return total / 1e9
 
 
 def _closed_port() -> int:
@@ -195,27 +233,100 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _measure(port: int, tool: str, calls: int, warmup: int) -> list[float]:
-    async with connect(f"ws://127.0.0.1:{port}", max_size=None) as client:
-        init = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "b"}}
-        await client.send(
-            json.dumps({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": init})
-        )
+@dataclass
+class _Server:
+    """One scenario's server process (and its Godot) in one round."""
+
+    scenario: str
+    port: int
+    process: subprocess.Popen[str]
+    godot: subprocess.Popen[str] | None
+
+
+@dataclass
+class _Results:
+    """What was measured for one scenario, over all rounds."""
+
+    rounds: list[list[float]] = field(default_factory=list)
+    """Each round's call latencies, in seconds."""
+    cpu: float = 0.0
+    """Server CPU seconds spent on the calls and the pauses after them."""
+    calls: int = 0
+    """Calls made, warm-up calls included (what ``cpu`` was spent on)."""
+    figures: dict[str, Any] = field(default_factory=dict)
+    """The last round's shipping figures."""
+
+    def latencies(self) -> list[float]:
+        return [latency for round_ in self.rounds for latency in round_]
+
+
+def _start(stack: contextlib.ExitStack, scenario: str, linger: float | None) -> _Server:
+    godot: subprocess.Popen[str] | None = None
+    url: str | None = None
+    if scenario == "down":
+        url = f"ws://127.0.0.1:{_closed_port()}"
+    elif scenario not in ("none", "control"):
+        role = {"up": "godot-idle", "up-shared": "godot"}.get(scenario, scenario)
+        godot_port, godot = stack.enter_context(_child(role))
+        url = f"ws://127.0.0.1:{godot_port}"
+    extra: list[str] = ["--godot-url", url] if url else []
+    if linger is not None:
+        extra += ["--linger", str(linger)]
+    port, process = stack.enter_context(_child("server", *extra))
+    return _Server(scenario, port, process, godot)
+
+
+async def _calls(client: ClientConnection, tool: str, count: int) -> list[float]:
+    latencies = []
+    for n in range(count):
+        request = {
+            "jsonrpc": "2.0",
+            "id": n + 1,
+            "method": "tools/call",
+            "params": {"name": tool, "arguments": {"n": n}},
+        }
+        started = time.perf_counter()
+        await client.send(json.dumps(request))
         await client.recv()
-        latencies = []
-        for n in range(warmup + calls):
-            request = {
-                "jsonrpc": "2.0",
-                "id": n + 1,
-                "method": "tools/call",
-                "params": {"name": tool, "arguments": {"n": n}},
-            }
-            started = time.perf_counter()
-            await client.send(json.dumps(request))
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+async def _round(
+    servers: list[_Server],
+    results: dict[str, _Results],
+    tool: str,
+    blocks: int,
+    block: int,
+    warmup: int,
+) -> None:
+    """Call every server in turn, a block at a time; add what was measured to ``results``."""
+    async with contextlib.AsyncExitStack() as stack:
+        clients = []
+        for server in servers:
+            url = f"ws://127.0.0.1:{server.port}"
+            client = await stack.enter_async_context(connect(url, max_size=None))
+            await client.send(json.dumps(INITIALIZE))
             await client.recv()
-            if n >= warmup:
-                latencies.append(time.perf_counter() - started)
-        return latencies
+            await _calls(client, tool, warmup)
+            clients.append(client)
+        measured: list[list[float]] = [[] for _ in servers]
+        await asyncio.sleep(PAUSE)
+        for number in range(blocks):
+            turn = number % len(servers)
+            for index in [*range(turn, len(servers)), *range(turn)]:
+                server, client = servers[index], clients[index]
+                before = _cpu_seconds(server.process.pid)
+                # The first calls after a pause find cold caches: warm up, unrecorded.
+                await _calls(client, tool, BLOCK_WARMUP)
+                measured[index] += await _calls(client, tool, block)
+                # Entries still gathering are shipped now, before the next block
+                # starts, and their cost is counted to this scenario.
+                await asyncio.sleep(PAUSE)
+                results[server.scenario].cpu += _cpu_seconds(server.process.pid) - before
+                results[server.scenario].calls += BLOCK_WARMUP + block
+        for server, latencies in zip(servers, measured, strict=True):
+            results[server.scenario].rounds.append(latencies)
 
 
 def _p(latencies: list[float], fraction: float) -> float:
@@ -223,77 +334,62 @@ def _p(latencies: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def _run_scenario(scenario: str, tool: str, calls: int, warmup: int) -> dict[str, Any]:
-    with contextlib.ExitStack() as stack:
-        godot: subprocess.Popen[str] | None = None
-        url: str | None
-        if scenario == "none":
-            url = None
-        elif scenario == "down":
-            url = f"ws://127.0.0.1:{_closed_port()}"
-        else:
-            role = {"up": "godot", "hang-tcp": "hang-tcp", "hang-ws": "hang-ws"}[scenario]
-            port, godot = stack.enter_context(_child(role))
-            url = f"ws://127.0.0.1:{port}"
-        extra = ("--godot-url", url) if url else ()
-        port, server = stack.enter_context(_child("server", *extra))
-        cpu_before = _cpu_seconds(server.pid)
-        latencies = asyncio.run(_measure(port, tool, calls, warmup))
-        cpu = _cpu_seconds(server.pid) - cpu_before
-        result: dict[str, Any] = {
-            "p50": _p(latencies, 0.50),
-            "p99": _p(latencies, 0.99),
-            "mean": statistics.fmean(latencies),
-            "cpu_per_call": cpu / (calls + warmup),
-        }
-        result["shipper"] = _finish(server)
-        if godot is not None:
-            result["godot"] = _finish(godot)
-        return result
-
-
-def _report(workload: str, tool: str, calls: int, warmup: int, rounds: int) -> None:
-    ratios: dict[str, list[float]] = {s: [] for s in SCENARIOS if s != "none"}
-    p99s: dict[str, list[float]] = {s: [] for s in SCENARIOS}
-    p50s: dict[str, list[float]] = {s: [] for s in SCENARIOS}
-    cpus: dict[str, list[float]] = {s: [] for s in SCENARIOS}
-    last: dict[str, dict[str, Any]] = {}
-    for round_ in range(rounds):
-        order = SCENARIOS[round_ % len(SCENARIOS) :] + SCENARIOS[: round_ % len(SCENARIOS)]
-        results = {s: _run_scenario(s, tool, calls, warmup) for s in order}
-        for scenario, result in results.items():
-            p99s[scenario].append(result["p99"])
-            p50s[scenario].append(result["p50"])
-            cpus[scenario].append(result["cpu_per_call"])
-            last[scenario] = result
-            if scenario != "none":
-                ratios[scenario].append(result["p99"] / results["none"]["p99"])
+def _report(
+    workload: str,
+    tool: str,
+    rounds: int,
+    blocks: int,
+    block: int,
+    warmup: int,
+    linger: float | None,
+) -> None:
+    results = {scenario: _Results() for scenario in SCENARIOS}
+    for number in range(rounds):
+        with contextlib.ExitStack() as stack:
+            servers = [_start(stack, scenario, linger) for scenario in SCENARIOS]
+            asyncio.run(_round(servers, results, tool, blocks, block, warmup))
+            for server in servers:
+                figures = _finish(server.process)
+                if server.godot is not None:
+                    figures.update(_finish(server.godot))
+                results[server.scenario].figures = figures
         print(
-            f"{workload} round {round_ + 1}: "
-            + ", ".join(f"{s} p99 {results[s]['p99'] * 1e3:.3f} ms" for s in SCENARIOS),
+            f"{workload} round {number + 1}: "
+            + ", ".join(
+                f"{s} p99 {_p(r.rounds[-1], 0.99) * 1e3:.3f} ms" for s, r in results.items()
+            ),
             file=sys.stderr,
         )
 
+    baseline = results["none"]
+    calls = rounds * blocks * block
     print(f"\nworkload {workload!r}: {WORKLOAD_TEXT[workload]}")
-    print(f"{calls} sequential calls per scenario, {rounds} rounds, medians over rounds")
+    print(
+        f"{calls} sequential calls per scenario: {rounds} rounds, each with fresh server"
+        f" processes and {blocks} blocks of {block} calls per scenario, interleaved."
+        " p99 over all rounds; range: the ratio within each round."
+    )
     print(
         f"{'scenario':<10} {'p50 ms':>8} {'p99 ms':>8} {'server CPU us/call':>19}"
         f" {'p99 ratio':>10}  range"
     )
-    for scenario in SCENARIOS:
-        p50 = statistics.median(p50s[scenario]) * 1e3
-        p99 = statistics.median(p99s[scenario]) * 1e3
-        cpu = statistics.median(cpus[scenario]) * 1e6
-        head = f"{scenario:<10} {p50:>8.3f} {p99:>8.3f} {cpu:>19.0f}"
-        if scenario == "none":
+    for scenario, result in results.items():
+        latencies = result.latencies()
+        p50, p99 = _p(latencies, 0.5), _p(latencies, 0.99)
+        cpu = result.cpu / result.calls * 1e6
+        head = f"{scenario:<10} {p50 * 1e3:>8.3f} {p99 * 1e3:>8.3f} {cpu:>19.0f}"
+        if result is baseline:
             print(f"{head} {'1.00':>10}")
             continue
-        values = ratios[scenario]
-        print(f"{head} {statistics.median(values):>10.2f}  {min(values):.2f}-{max(values):.2f}")
-    print("last round's shipping figures:")
-    for scenario in SCENARIOS[1:]:
-        figures = {**last[scenario].get("shipper", {}), **last[scenario].get("godot", {})}
-        print(f"  {scenario:<10} {json.dumps(figures)}")
+        ratios = [
+            _p(mine, 0.99) / _p(base, 0.99)
+            for mine, base in zip(result.rounds, baseline.rounds, strict=True)
+        ]
+        ratio = p99 / _p(baseline.latencies(), 0.99)
+        print(f"{head} {ratio:>10.2f}  {min(ratios):.2f}-{max(ratios):.2f}")
+    print("last round's shipping figures (entries, connections, Godot's CPU seconds):")
+    for scenario in SCENARIOS[2:]:
+        print(f"  {scenario:<10} {json.dumps(results[scenario].figures)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,24 +399,31 @@ def main(argv: list[str] | None = None) -> int:
         argv: Command-line arguments; ``sys.argv[1:]`` by default.
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--role", choices=("server", "godot", "hang-tcp", "hang-ws"))
+    parser.add_argument("--role", choices=("server", "godot", "godot-idle", "hang-tcp", "hang-ws"))
     parser.add_argument("--godot-url")
-    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument(
+        "--linger", type=float, help="the shipper's linger in seconds (default: the library's)"
+    )
+    parser.add_argument("--rounds", type=int, default=6, help="rounds of fresh servers")
+    parser.add_argument("--blocks", type=int, default=6, help="blocks per scenario and round")
+    parser.add_argument("--block", type=int, default=500, help="calls in a row per scenario")
     parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workload", choices=(*WORKLOADS, "both"), default="both")
     args = parser.parse_args(argv)
     if args.role == "server":
-        asyncio.run(_role_server(args.godot_url))
+        asyncio.run(_role_server(args.godot_url, args.linger))
+        return 0
+    if args.role in ("godot", "godot-idle"):
+        asyncio.run(_role_godot(idle=args.role == "godot-idle"))
         return 0
     if args.role is not None:
-        role = {"godot": _role_godot, "hang-tcp": _role_hang_tcp, "hang-ws": _role_hang_ws}
+        role = {"hang-tcp": _role_hang_tcp, "hang-ws": _role_hang_ws}
         asyncio.run(role[args.role]())
         return 0
 
     for workload, tool in WORKLOADS.items():
         if args.workload in (workload, "both"):
-            _report(workload, tool, args.calls, args.warmup, args.rounds)
+            _report(workload, tool, args.rounds, args.blocks, args.block, args.warmup, args.linger)
     return 0
 
 

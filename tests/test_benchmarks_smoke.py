@@ -1,7 +1,8 @@
-"""The benchmark load generator runs end to end against an iccm-network server.
+"""The benchmarks run end to end against iccm-network servers.
 
 These only check that the tooling works (calls flow, nothing fails); speed
-figures come from ``python -m benchmarks compare``, never from tests.
+figures come from ``python -m benchmarks compare`` and
+``benchmarks/godot_overhead.py``, never from tests.
 """
 
 from __future__ import annotations
@@ -41,3 +42,36 @@ def test_large_round_trip_echoes_the_argument_back_intact() -> None:
     figures = run_benchmark("large", "--server", "iccm", "--mib", "1", "--repeats", "1")
     assert figures["errors"] == 0
     assert figures["round_trip_ms"] > 0
+
+
+def test_godot_overhead_benchmark_measures_every_scenario_and_ships_every_entry() -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/godot_overhead.py",
+            "--workload",
+            "noisy",
+            "--rounds",
+            "1",
+            "--blocks",
+            "1",
+            "--block",
+            "10",
+            "--warmup",
+            "5",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=True,
+    )
+    rows = [line.split(maxsplit=1) for line in completed.stdout.splitlines() if line.strip()]
+    ratios = {row[0]: row[1] for row in rows if not row[1].startswith("{")}
+    figures = {row[0]: json.loads(row[1]) for row in rows if row[1].startswith("{")}
+    for scenario in ("none", "control", "up", "up-shared", "down", "hang-tcp", "hang-ws"):
+        assert scenario in ratios, completed.stdout
+    for scenario in ("up", "up-shared"):
+        shipped = figures[scenario]
+        assert shipped["delivered"] == shipped["received"] == shipped["queued"] > 0
+        assert shipped["lost"] == shipped["dropped"] == 0

@@ -22,11 +22,19 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from iccm_network import App, Context, ToolError
-from iccm_network.godot import GodotHandler, GodotShipper, godot_level, shipping_logs
+from iccm_network.godot import (
+    GodotHandler,
+    GodotShipper,
+    _decode,
+    godot_level,
+    shipping_logs,
+)
 from iccm_network.logs import SHIPPER_HEADER, TRACE, mark_shipper_connection
 
 WAIT = 5.0
@@ -509,6 +517,108 @@ async def test_entries_queued_together_go_as_one_batch_frame() -> None:
     assert len(batches) == 1
     assert len(batches[0]) == 10
     assert shipped(received) == [f"entry {n}" for n in range(10)]
+
+
+async def test_entries_gather_for_the_linger_and_closing_cuts_it_short() -> None:
+    async with raw_godot(batches=True) as (url, received):
+        async with shipping_logs(url, "horace", linger=60) as shipper:
+            assert shipper is not None
+            for number in range(5):
+                log.warning("entry %d", number)
+                await asyncio.sleep(0.01)  # logged apart, still one frame
+            assert shipper.delivered == 0
+        assert shipper.delivered == 5  # flushed at once on closing, not after 60 s
+    (batch,) = [item for item in received if isinstance(item, list)]
+    assert shipped([batch]) == shipped(received) == [f"entry {n}" for n in range(5)]
+
+
+async def test_without_linger_entries_logged_apart_go_in_frames_of_their_own() -> None:
+    async with raw_godot(batches=True) as (url, received):
+        async with shipping_logs(url, "horace", linger=0) as shipper:
+            assert shipper is not None
+            for number in range(3):
+                log.warning("entry %d", number)
+                async with asyncio.timeout(WAIT):  # delivered before the next is logged
+                    while shipper.delivered <= number:
+                        await asyncio.sleep(0.01)
+    assert not any(isinstance(item, list) for item in received)
+    assert shipped(received) == ["entry 0", "entry 1", "entry 2"]
+
+
+async def test_a_window_is_built_a_few_entries_at_a_time() -> None:
+    # Between two slices of the shipper's work, other tasks (requests) run:
+    # a task that yields in a loop sees the queue drained step by step.
+    async with raw_godot(batches=True) as (url, received):
+        async with shipping_logs(url, "horace", linger=0, window=32) as shipper:
+            assert shipper is not None
+            for number in range(32):
+                log.warning("entry %d", number)
+            seen = []
+            while len(shipper.handler):
+                seen.append(len(shipper.handler))
+                await asyncio.sleep(0)
+            await eventually(lambda: shipper.delivered == 32)
+    assert any(0 < queued < 32 for queued in seen), seen
+    assert [len(item) for item in received if isinstance(item, list)] == [32]
+
+
+async def test_replies_to_a_batch_are_decoded_a_few_at_a_time() -> None:
+    replies = json.dumps([{"jsonrpc": "2.0", "id": n, "result": {}} for n in range(32)])
+    decoding = asyncio.create_task(_decode(replies))
+    turns = 0
+    while not decoding.done():
+        turns += 1
+        await asyncio.sleep(0)
+    assert decoding.result() == json.loads(replies)
+    assert turns > 4
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6),
+    lambda children: (
+        st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=4), children)
+    ),
+    max_leaves=30,
+)
+
+
+def outcome(decode: Callable[[], Any]) -> tuple[str, Any]:
+    try:
+        return "value", decode()
+    except ValueError:
+        return "error", None
+
+
+@given(
+    value=json_values,
+    indent=st.sampled_from([None, 0, 2, "\t"]),
+    pad=st.sampled_from(["", " ", "\n", " \r\n\t"]),
+)
+def test_decoding_in_slices_reads_any_json_text_as_json_loads_does(
+    value: Any, indent: Any, pad: str
+) -> None:
+    text = pad + json.dumps(value, indent=indent) + pad
+    assert asyncio.run(_decode(text)) == json.loads(text)
+    assert asyncio.run(_decode(text.encode())) == json.loads(text)
+
+
+@given(
+    items=st.lists(json_values, max_size=8),
+    position=st.integers(min_value=0),
+    change=st.sampled_from(["", ",", "]", "[", " ", "}", "x", '"']),
+    remove=st.booleans(),
+)
+def test_decoding_in_slices_refuses_what_json_loads_refuses(
+    items: list[Any], position: int, change: str, remove: bool
+) -> None:
+    text = json.dumps(items)
+    at = position % (len(text) + 1)
+    damaged = text[:at] + change + text[at + remove :]
+    assert outcome(lambda: asyncio.run(_decode(damaged))) == outcome(lambda: json.loads(damaged))
 
 
 async def test_a_godot_that_refuses_batches_gets_the_entries_one_by_one(
