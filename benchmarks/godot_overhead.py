@@ -194,6 +194,9 @@ def _child(role: str, *extra: str) -> Iterator[tuple[int, subprocess.Popen[str]]
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
+        # The same hash seed everywhere: dict and set layouts, and so their
+        # speed, then do not differ from one server process to the next.
+        env={**os.environ, "PYTHONHASHSEED": "0"},
     )
     try:
         assert process.stdout is not None
@@ -404,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--linger", type=float, help="the shipper's linger in seconds (default: the library's)"
     )
-    parser.add_argument("--rounds", type=int, default=6, help="rounds of fresh servers")
+    parser.add_argument("--rounds", type=int, default=10, help="rounds of fresh servers")
     parser.add_argument("--blocks", type=int, default=6, help="blocks per scenario and round")
     parser.add_argument("--block", type=int, default=500, help="calls in a row per scenario")
     parser.add_argument("--warmup", type=int, default=300)

@@ -11,22 +11,24 @@ Two pieces with one job each:
   JSON) happens in the shipper, off the request path.
 - ``GodotShipper`` is one background task that drains the queue over one
   WebSocket connection speaking MCP (``initialize``, then one ``tools/call
-  logger_log`` per entry). Entries gather for up to ``linger`` (50 ms) and
-  go as one JSON-RPC batch frame, read back as one array of replies: a
-  frame and its reply cost the server about 100 microseconds (measured on
-  loopback), an entry in a batch a few, so batches cut what shipping costs
-  per entry by an order of magnitude. A batch is built, and its replies
-  decoded, a few entries at a time, yielding to the event loop in between,
-  so that a request never waits behind more than a slice of that work. A
-  Godot that answers a batch with anything but replies to its requests (a
-  legacy server that takes single messages only) gets the entries of that
-  batch again one by one, and single messages from then on on that
-  connection; one whose connection fails during its first batch gets single
-  messages on the next connection. Connecting and every exchange are
-  bounded by timeouts; a Godot that is down or that accepts and never
-  answers costs reconnect attempts with exponential backoff and jitter, and
-  dropped entries, nothing else. Drops are logged locally at most once a
-  minute.
+  logger_log`` per entry). Entries gather for up to ``linger`` (50 ms, or
+  until a window of 256 is queued) and go as one JSON-RPC batch frame, read
+  back as one array of replies: a frame and its reply cost the server about
+  100 microseconds (measured on loopback), an entry in a batch a few, so
+  batches cut what shipping costs per entry by an order of magnitude. A
+  batch is built, sent (as the fragments of one message), and its replies
+  decoded and counted in stretches of about 15 microseconds, yielding to
+  the event loop in between, so that a request never waits behind more than
+  one stretch of that work. A Godot that answers a batch with
+  anything but replies to its requests (a legacy server that takes single
+  messages only) gets the entries of that batch again one by one, and
+  single messages from then on on that connection; one whose connection
+  fails during its first batch gets single messages on the next connection.
+  Connecting and every exchange are bounded by timeouts; a Godot that is
+  down or that accepts and never answers costs reconnect attempts with
+  exponential backoff and jitter, and dropped entries, nothing else. Drops
+  are logged locally at most once a minute. Batches are cut at about 256
+  KiB, well within the 1 MiB message limit many WebSocket servers keep.
 
 ``shipping_logs()`` wires the two together for as long as a server runs;
 ``App.serve()`` uses it when ``GODOT_URL`` is set and ``LOGGING_ENABLED`` is
@@ -89,8 +91,20 @@ _MAX_TEXT: Final = 4096
 
 _MAX_TRACEBACK: Final = 8192
 
-_SLICE: Final = 4
-"""Entries built and encoded, or replies decoded, between two yields to the event loop."""
+_STRETCH: Final = 15e-6
+"""Seconds of shipping work after which the shipper yields to the event loop,
+so that a request arriving meanwhile waits about that long at most."""
+
+_TAKE: Final = 2
+"""Entries taken from the queue at a time while a batch is built."""
+
+_FRAGMENT: Final = 8 * 1024
+"""Characters of a batch sent in one WebSocket frame (one write)."""
+
+_BATCH_BUDGET: Final = 256 * 1024
+"""Characters of requests in one batch message, beyond which a window is cut
+short: far below the 1 MiB message limit common among WebSocket servers
+(the ``websockets`` default), even with the last entries taken added."""
 
 _STANDARD_ATTRIBUTES: Final = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message",
@@ -102,6 +116,14 @@ _STANDARD_ATTRIBUTES: Final = frozenset(logging.LogRecord("", 0, "", 0, "", (), 
 _Captured = tuple[float, int, str, str, "dict[str, Any] | None", "str | None"]
 """What ``emit()`` keeps of a record: created, levelno, logger name, message,
 ``extra=`` fields (with exception text), trace id."""
+
+_REQUEST_HEAD: Final = (
+    '{"jsonrpc":"2.0","method":"tools/call","params":{"name":'
+    + json.dumps(LOGGER_LOG)
+    + ',"arguments":'
+)
+"""Every ``logger_log`` request up to its arguments: the same for every entry,
+so only the arguments and the id are encoded per entry."""
 
 _encode: Final = json.JSONEncoder(separators=(",", ":"), default=str, check_circular=False).encode
 """One encoder for every frame, rather than one made per ``json.dumps`` call."""
@@ -360,6 +382,37 @@ async def _within(seconds: float, work: Coroutine[Any, Any, T]) -> T:
     return await asyncio.wait_for(work, seconds)
 
 
+async def _fragments(text: str) -> AsyncIterator[str]:
+    """``text`` in pieces of ``_FRAGMENT`` characters, yielding to the event loop before each.
+
+    Sent as the fragments of one message (RFC 6455, section 5.4), a large
+    batch costs several short writes instead of one long one.
+    """
+    for start in range(0, len(text), _FRAGMENT):
+        await asyncio.sleep(0)
+        yield text[start : start + _FRAGMENT]
+
+
+class _Stretch:
+    """A stretch of work that yields to the event loop every ``_STRETCH`` seconds.
+
+    Shipping work comes in loops over entries or replies whose cost per item
+    varies (an entry with a traceback takes many times longer to encode than
+    one without), so the loops yield by the clock rather than by count.
+    """
+
+    __slots__ = ("_since",)
+
+    def __init__(self) -> None:
+        self._since = time.perf_counter()
+
+    async def check(self) -> None:
+        """Yield to the event loop if this stretch has run ``_STRETCH`` seconds."""
+        if time.perf_counter() - self._since >= _STRETCH:
+            await asyncio.sleep(0)
+            self._since = time.perf_counter()
+
+
 _DECODER: Final = json.JSONDecoder()
 _WHITESPACE: Final = re.compile(r"[ \t\n\r]*")
 
@@ -370,7 +423,7 @@ def _skip(text: str, index: int) -> int:
     return match.end() if match else index
 
 
-async def _decode(frame: str | bytes) -> Any:
+async def _decode(frame: str | bytes, stretch: _Stretch | None = None) -> Any:
     """``json.loads(frame)``, yielding to the event loop within a long array.
 
     The replies to a batch come as one array, and decoding it whole would be
@@ -385,14 +438,14 @@ async def _decode(frame: str | bytes) -> Any:
     if not frame.startswith("[", index):
         return json.loads(frame)
     items: list[Any] = []
+    stretch = stretch or _Stretch()
     index = _skip(frame, index + 1)
     while not frame.startswith("]", index):
         if items:
             if not frame.startswith(",", index):
                 return json.loads(frame)
             index = _skip(frame, index + 1)
-            if len(items) % _SLICE == 0:
-                await asyncio.sleep(0)
+            await stretch.check()
         try:
             item, index = _DECODER.raw_decode(frame, index)
         except ValueError:
@@ -421,11 +474,12 @@ class GodotShipper:
         connect_timeout: Seconds for TCP, TLS and the WebSocket handshake.
         reply_timeout: Seconds for each exchange: sending entries and
             reading all their replies.
-        window: Entries sent together (one batch frame) before waiting for
-            their replies.
+        window: Entries sent together (one batch message) before waiting
+            for their replies. A batch is also cut short at about 256 KiB,
+            so that it stays within a Godot's message size limit.
         linger: Seconds to let entries gather before sending fewer than
-            ``window``: one frame for many entries, for that delay in
-            delivery. 0 sends what is queued at once (a frame per entry
+            ``window``: one message for many entries, for that delay in
+            delivery. 0 sends what is queued at once (a message per entry
             under light load: several times the CPU per entry).
         backoff_initial: Seconds before the first reconnect attempt.
         backoff_max: The longest wait between attempts.
@@ -442,7 +496,7 @@ class GodotShipper:
         *,
         connect_timeout: float = 5.0,
         reply_timeout: float = 5.0,
-        window: int = 32,
+        window: int = 256,
         linger: float = 0.05,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
@@ -634,8 +688,9 @@ class GodotShipper:
             if answers:
                 await asyncio.sleep(0)  # recv() need not wait: let requests in between
             frame = await connection.recv()
+            stretch = _Stretch()
             try:
-                message = await _decode(frame)
+                message = await _decode(frame, stretch)
             except ValueError:
                 raise _Unusable("Godot sent a frame that is not JSON") from None
             if (
@@ -647,6 +702,7 @@ class GodotShipper:
             ):
                 raise _NoBatches(_clip(json.dumps(message.get("error"), default=str), 300))
             for reply in message if isinstance(message, list) else [message]:
+                await stretch.check()
                 request_id = reply.get("id") if isinstance(reply, dict) else None
                 if isinstance(request_id, int) and request_id in ids:
                     answers[request_id] = reply
@@ -704,31 +760,27 @@ class GodotShipper:
     async def _requests(self) -> tuple[range, list[str]]:
         """Take up to a window of entries as encoded ``logger_log`` requests.
 
-        Entries are built and encoded a few at a time, yielding to the event
-        loop in between, so that no request waits behind a whole window.
+        Entries are built and encoded in short stretches, yielding to the
+        event loop in between, so that no request waits behind a whole window.
 
         Returns:
             The requests' ids and the requests.
         """
         first = self._next_id + 1
         requests: list[str] = []
-        taken_in_all = 0
+        taken_in_all = size = 0
+        stretch = _Stretch()
         try:
-            while len(requests) < self.window:
-                await asyncio.sleep(0)
-                taken = self.handler.take(min(_SLICE, self.window - len(requests)))
+            while len(requests) < self.window and size < _BATCH_BUDGET:
+                await stretch.check()
+                taken = self.handler.take(min(_TAKE, self.window - len(requests)))
                 if not taken:
                     break
                 taken_in_all += len(taken)
                 for entry in taken:
                     self._next_id += 1
-                    request = {
-                        "jsonrpc": "2.0",
-                        "id": self._next_id,
-                        "method": "tools/call",
-                        "params": {"name": LOGGER_LOG, "arguments": entry},
-                    }
-                    requests.append(_encode(request))
+                    requests.append(f'{_REQUEST_HEAD}{_encode(entry)}}},"id":{self._next_id}}}')
+                    size += len(requests[-1])
         except BaseException:
             self.lost += taken_in_all  # taken from the queue, never sent
             raise
@@ -749,8 +801,7 @@ class GodotShipper:
 
         async def exchange() -> dict[int, Any]:
             if batched:
-                await asyncio.sleep(0)  # the send is a stretch of its own
-                await connection.send(f"[{','.join(requests)}]")
+                await connection.send(_fragments(f"[{','.join(requests)}]"))
                 return await self._replies(connection, ids, batch=True)
             for request in requests:
                 if request is not requests[0]:
@@ -779,8 +830,12 @@ class GodotShipper:
         if batched:
             self._batches_proven = True
         await asyncio.sleep(0)  # reading the replies was a stretch of its own
-        for reply in replies.values():
-            self._count(reply)
+        stretch = _Stretch()
+        while replies:
+            await stretch.check()
+            # Popped, each reply is freed here, a stretch at a time: freeing a
+            # whole batch's replies at once is a stretch of its own.
+            self._count(replies.popitem()[1])
 
     def _count(self, reply: dict[str, Any]) -> None:
         result = reply.get("result")

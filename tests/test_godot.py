@@ -12,6 +12,7 @@ handshake and never answers a request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
@@ -26,6 +27,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 from iccm_network import App, Context, ToolError
 from iccm_network.godot import (
@@ -545,32 +547,89 @@ async def test_without_linger_entries_logged_apart_go_in_frames_of_their_own() -
     assert shipped(received) == ["entry 0", "entry 1", "entry 2"]
 
 
-async def test_a_window_is_built_a_few_entries_at_a_time() -> None:
-    # Between two slices of the shipper's work, other tasks (requests) run:
+async def test_a_window_of_large_entries_is_cut_to_fit_a_1_mib_message_limit() -> None:
+    # The raw Godot has websockets' default 1 MiB limit; 256 entries of 4 KiB
+    # in one frame would exceed it and close the connection.
+    async with raw_godot(batches=True) as (url, received):
+        async with shipping_logs(url, "horace", linger=60) as shipper:
+            assert shipper is not None
+            for number in range(300):
+                log.warning("%d %s", number, "x" * 5000)  # clipped to 4096 characters
+        assert shipper.delivered == 300
+        assert shipper.connections == 1 and shipper.lost == 0
+    batches = [item for item in received if isinstance(item, list)]
+    assert len(batches) > 1
+    assert all(len(json.dumps(batch)) < 1024 * 1024 for batch in batches)
+    assert [message.split()[0] for message in shipped(received)] == [str(n) for n in range(300)]
+
+
+async def test_a_large_batch_goes_as_the_fragments_of_one_message() -> None:
+    fragments: list[int] = []
+    answered: list[int] = []
+
+    async def handle(connection: ServerConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                pieces = []
+                async for piece in connection.recv_streaming():
+                    assert isinstance(piece, str)
+                    pieces.append(piece)
+                fragments.append(len(pieces))
+                assert all(len(piece) <= 8 * 1024 for piece in pieces)
+                message = json.loads("".join(pieces))
+                requests = message if isinstance(message, list) else [message]
+                replies = [
+                    {"jsonrpc": "2.0", "id": r["id"], "result": {"content": []}}
+                    for r in requests
+                    if "id" in r
+                ]
+                if replies and requests[0]["method"] == "initialize":
+                    replies[0]["result"] = {
+                        "protocolVersion": "2025-06-18",
+                        "capabilities": {"tools": {}},
+                        "serverInfo": {"name": "godot", "version": "0"},
+                    }
+                if replies:
+                    answered.append(len(replies))
+                    await connection.send(json.dumps(replies if len(requests) > 1 else replies[0]))
+
+    async with serve(handle, "127.0.0.1", 0) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        async with shipping_logs(url, "horace", linger=60) as shipper:
+            assert shipper is not None
+            for number in range(100):
+                log.warning("%d %s", number, "y" * 1000)
+        assert shipper.delivered == 100
+    assert answered[-1] == 100  # one batch, answered as one
+    assert fragments[-1] > 10  # about 110 KB in pieces of at most 8 KiB
+
+
+async def test_a_window_is_built_in_short_stretches() -> None:
+    # Between two stretches of the shipper's work, other tasks (requests) run:
     # a task that yields in a loop sees the queue drained step by step.
     async with raw_godot(batches=True) as (url, received):
-        async with shipping_logs(url, "horace", linger=0, window=32) as shipper:
+        async with shipping_logs(url, "horace", linger=0, window=256) as shipper:
             assert shipper is not None
-            for number in range(32):
+            for number in range(256):
                 log.warning("entry %d", number)
             seen = []
             while len(shipper.handler):
                 seen.append(len(shipper.handler))
                 await asyncio.sleep(0)
-            await eventually(lambda: shipper.delivered == 32)
-    assert any(0 < queued < 32 for queued in seen), seen
-    assert [len(item) for item in received if isinstance(item, list)] == [32]
+            await eventually(lambda: shipper.delivered == 256)
+    assert any(0 < queued < 256 for queued in seen), seen
+    assert [len(item) for item in received if isinstance(item, list)] == [256]
 
 
-async def test_replies_to_a_batch_are_decoded_a_few_at_a_time() -> None:
-    replies = json.dumps([{"jsonrpc": "2.0", "id": n, "result": {}} for n in range(32)])
+async def test_replies_to_a_batch_are_decoded_in_short_stretches() -> None:
+    replies = json.dumps([{"jsonrpc": "2.0", "id": n, "result": {}} for n in range(1000)])
     decoding = asyncio.create_task(_decode(replies))
     turns = 0
     while not decoding.done():
         turns += 1
         await asyncio.sleep(0)
     assert decoding.result() == json.loads(replies)
-    assert turns > 4
+    assert turns > 10
 
 
 json_values = st.recursive(
