@@ -12,18 +12,18 @@ Two pieces with one job each:
 - ``GodotShipper`` is one background task that drains the queue over one
   WebSocket connection speaking MCP (``initialize``, then one ``tools/call
   logger_log`` per entry). Entries gather for up to ``linger`` (50 ms, or
-  until a window of 256 is queued) and go as one JSON-RPC batch frame, read
-  back as one array of replies: a frame and its reply cost the server about
-  100 microseconds (measured on loopback), an entry in a batch a few, so
-  batches cut what shipping costs per entry by an order of magnitude. A
-  batch is built, sent (as the fragments of one message), and its replies
+  until a window of 256 is queued) and go as one JSON-RPC batch message,
+  read back as one array of replies: a message and its reply cost the
+  server about 100 microseconds (measured on loopback), an entry in a batch
+  a few, so batches cut what shipping costs per entry several times over.
+  A batch is built, sent (as the fragments of one message), and its replies
   decoded and counted in stretches of about 15 microseconds, yielding to
-  the event loop in between, so that a request never waits behind more than
-  one stretch of that work. A Godot that answers a batch with
-  anything but replies to its requests (a legacy server that takes single
-  messages only) gets the entries of that batch again one by one, and
-  single messages from then on on that connection; one whose connection
-  fails during its first batch gets single messages on the next connection.
+  the event loop in between, so that a request never waits behind more
+  than one stretch of that work. A Godot that answers a batch with anything
+  but replies to its requests (a legacy server that takes single messages
+  only) gets the entries of that batch again one by one, and single
+  messages from then on on that connection; one whose connection fails
+  during its first batch gets single messages on the next connection.
   Connecting and every exchange are bounded by timeouts; a Godot that is
   down or that accepts and never answers costs reconnect attempts with
   exponential backoff and jitter, and dropped entries, nothing else. Drops
@@ -428,7 +428,7 @@ async def _decode(frame: str | bytes, stretch: _Stretch | None = None) -> Any:
 
     The replies to a batch come as one array, and decoding it whole would be
     the longest stretch of work the shipper does between two requests. Its
-    elements are decoded by the standard decoder a slice at a time; anything
+    elements are decoded by the standard decoder a stretch at a time; anything
     that is not a well-formed array (a single reply, bytes, invalid JSON)
     goes to ``json.loads`` whole, which raises ``ValueError`` where it must.
     """
@@ -726,8 +726,8 @@ class GodotShipper:
             while True:
                 if len(self.handler):
                     if len(self.handler) < self.window and not self._closing.is_set():
-                        # A frame and its reply cost far more than an entry in
-                        # them: let entries gather into one frame first.
+                        # A message and its reply cost far more than an entry
+                        # in them: let entries gather into one message first.
                         await self._linger()
                     if closed.done():
                         break  # keep the entries queued for the next connection
@@ -789,7 +789,7 @@ class GodotShipper:
     async def _ship(self, connection: ClientConnection, ids: range, requests: list[str]) -> None:
         """Send ``requests`` and read their replies, all within one reply timeout.
 
-        Several requests go as one batch frame unless this connection has
+        Several requests go as one batch message unless this connection has
         shown it does not take batches. A batch answered with a single error
         is sent again one request at a time (so its entries are not lost), and
         the connection gets single messages from then on. A connection that
@@ -801,7 +801,8 @@ class GodotShipper:
 
         async def exchange() -> dict[int, Any]:
             if batched:
-                await connection.send(_fragments(f"[{','.join(requests)}]"))
+                batch = f"[{','.join(requests)}]"
+                await connection.send(batch if len(batch) <= _FRAGMENT else _fragments(batch))
                 return await self._replies(connection, ids, batch=True)
             for request in requests:
                 if request is not requests[0]:
