@@ -667,11 +667,30 @@ class GodotShipper:
             logger.debug("Godot at %s still unreachable: %s", redact_url(self.url), reason)
         self._healthy = False
 
-    async def _wait_for_entries(self, closed: asyncio.Future[None] | None = None) -> None:
+    async def _wait_for_entries(
+        self,
+        closed: asyncio.Future[None] | None = None,
+        *,
+        count: int = 1,
+        timeout: float | None = None,
+    ) -> None:
+        """Wait until ``count`` entries are queued, closing, or ``closed`` is done.
+
+        ``_ready`` is set by an entry landing in an empty queue, a full window,
+        closing and Godot going away; ``timeout`` bounds the wait.
+        """
         self._ready.clear()
-        if len(self.handler) or self._closing.is_set() or (closed is not None and closed.done()):
+        if (
+            len(self.handler) >= count
+            or self._closing.is_set()
+            or (closed is not None and closed.done())
+        ):
             return
-        await self._ready.wait()
+        if timeout is None:
+            await self._ready.wait()
+            return
+        with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
+            await _within(timeout, self._ready.wait())
 
     async def _replies(
         self, connection: ClientConnection, ids: range, *, batch: bool = False
@@ -727,8 +746,15 @@ class GodotShipper:
                 if len(self.handler):
                     if len(self.handler) < self.window and not self._closing.is_set():
                         # A message and its reply cost far more than an entry
-                        # in them: let entries gather into one message first.
-                        await self._linger()
+                        # in them: let entries gather into one message first,
+                        # until a window is full (sending it as it fills, not
+                        # in bursts every linger) or the linger is over.
+                        if self.linger > 0:
+                            await self._wait_for_entries(
+                                closed, count=self.window, timeout=self.linger
+                            )
+                        else:
+                            await asyncio.sleep(0)  # those logged by callbacks already due
                     if closed.done():
                         break  # keep the entries queued for the next connection
                     await self._ship(connection, *await self._requests())
@@ -741,21 +767,6 @@ class GodotShipper:
             raise _Unusable(f"Godot closed the connection ({connection.close_code})")
         finally:
             closed.cancel()
-
-    async def _linger(self) -> None:
-        """Wait up to ``linger`` seconds for a window of entries, or for closing.
-
-        A full window ends the wait at once, so that under a steady flow of
-        entries windows go out as they fill, not in bursts every ``linger``.
-        """
-        if self.linger <= 0:
-            await asyncio.sleep(0)  # still gather those logged by callbacks already due
-            return
-        self._ready.clear()  # set by a full window, closing, or Godot going away
-        if len(self.handler) >= self.window or self._closing.is_set():
-            return
-        with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
-            await _within(self.linger, self._ready.wait())
 
     async def _requests(self) -> tuple[range, list[str]]:
         """Take up to a window of entries as encoded ``logger_log`` requests.
