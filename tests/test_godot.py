@@ -534,6 +534,50 @@ async def test_entries_gather_for_the_linger_and_closing_cuts_it_short() -> None
     assert shipped([batch]) == shipped(received) == [f"entry {n}" for n in range(5)]
 
 
+async def test_a_full_window_ends_the_linger_at_once() -> None:
+    async with raw_godot(batches=True) as (url, received):
+        async with shipping_logs(url, "horace", linger=60, window=8) as shipper:
+            assert shipper is not None
+            log.warning("entry 0")
+            await eventually(lambda: shipper.connected)
+            await asyncio.sleep(0.05)  # lingering now, on one entry
+            for number in range(1, 8):
+                log.warning("entry %d", number)
+            await eventually(lambda: shipper.delivered == 8)  # not after 60 s
+    (batch,) = [item for item in received if isinstance(item, list)]
+    assert shipped([batch]) == [f"entry {n}" for n in range(8)]
+
+
+async def test_godot_closing_the_connection_ends_the_linger_at_once() -> None:
+    connections = 0
+
+    async def handle(connection: ServerConnection) -> None:
+        nonlocal connections
+        connections += 1
+        async for frame in connection:
+            message = json.loads(frame)
+            if isinstance(message, dict) and message.get("method") == "initialize":
+                result = {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {"tools": {}},
+                    "serverInfo": {"name": "godot", "version": "0"},
+                }
+                await connection.send(
+                    json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": result})
+                )
+            elif connections == 1:  # the first connection goes away while the shipper lingers
+                await asyncio.sleep(0.05)
+                await connection.close()
+
+    async with serve(handle, "127.0.0.1", 0) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        async with shipping_logs(url, "horace", linger=60, **QUICK) as shipper:
+            assert shipper is not None
+            log.warning("entry")
+            await eventually(lambda: shipper.connections == 2)  # not after 60 s
+            assert shipper.lost == 0 and len(shipper.handler) == 1  # kept for the next one
+
+
 async def test_without_linger_entries_logged_apart_go_in_frames_of_their_own() -> None:
     async with raw_godot(batches=True) as (url, received):
         async with shipping_logs(url, "horace", linger=0) as shipper:
