@@ -18,7 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from iccm_network.context import Context, ProgressSender
-from iccm_network.protocol import CallTimedOut, ToolCall
+from iccm_network.outcomes import Outcome, Raised, Returned, TimedOut
+from iccm_network.protocol import ToolCall
 
 __all__ = ["WorkerThreads", "run_call"]
 
@@ -127,12 +128,12 @@ async def run_call(
     *,
     default_timeout: float | None,
     send_progress: ProgressSender | None,
-) -> Any:
-    """Run ``call`` and return its outcome: the tool's return value or exception.
+) -> Outcome:
+    """Run ``call`` and return how it ended: ``Returned``, ``Raised`` or ``TimedOut``.
 
     Unlike ``asyncio.wait_for``, a timeout does not wait for the tool to
     acknowledge its cancellation, so a tool that ignores it cannot hold the
-    reply back; the outcome is then ``CallTimedOut``.
+    reply back.
 
     Args:
         call: A call the protocol accepted.
@@ -160,7 +161,7 @@ async def run_call(
         if tool.is_async and timeout is None:
             # The common case, without a second task: awaited in place.
             try:
-                return await tool.fn(**kwargs)
+                return Returned(await tool.fn(**kwargs))
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 cancelling = getattr(task, "cancelling", None)  # Python 3.11+
@@ -180,14 +181,14 @@ async def run_call(
                 work.cancel()
         if not done:
             assert timeout is not None
-            return CallTimedOut(timeout)
+            return TimedOut(timeout)
         if work.cancelled():
             return _cancelled_from_within(tool.name)
-        return work.result()
+        return Returned(work.result())
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        return exc
+        return Raised(exc)
 
 
 async def _in_worker(workers: WorkerThreads, fn: Callable[[], Any]) -> Any:
@@ -199,6 +200,6 @@ async def _in_worker(workers: WorkerThreads, fn: Callable[[], Any]) -> Any:
     return result
 
 
-def _cancelled_from_within(name: str) -> RuntimeError:
+def _cancelled_from_within(name: str) -> Raised:
     # The tool cancelled itself; nothing here asked it to.
-    return RuntimeError(f"tool {name!r} was cancelled from within")
+    return Raised(RuntimeError(f"tool {name!r} was cancelled from within"))

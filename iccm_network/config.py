@@ -37,6 +37,15 @@ class Settings:
         max_message_size: Largest accepted message, in bytes.
         max_in_flight: Calls that may run at once on one connection.
         max_connections: Connections served at once; more get HTTP 503.
+        max_handshakes: Connections still in their opening handshake at
+            once; beyond it (or beyond what the open-files limit leaves
+            room for) the oldest unfinished handshake is dropped.
+        max_batch: Entries one JSON-RPC batch may hold; a larger batch is
+            refused whole with one -32600 error.
+        max_unsent_bytes: Bytes of replies waiting to be written to one
+            connection; over it the server stops reading that connection's
+            requests until the client reads its replies.
+        compression: ``off``, or ``deflate`` to offer permessage-deflate.
         worker_threads: Threads that run sync tools; calls beyond them queue.
         tool_timeout: Default seconds a call may run; ``None`` for no limit.
         shutdown_grace: Seconds the whole graceful shutdown may take: in-flight
@@ -46,7 +55,10 @@ class Settings:
             1001 (going away), or 1012 (service restart), which the ICCM
             relay treats as "reconnect" where 1001 makes it spin.
         ping_interval: Seconds between keepalive pings; ``None`` disables them.
-        ping_timeout: Seconds to wait for a pong before closing with 1011.
+        ping_timeout: Seconds to wait for a pong before closing with 1011
+            and dropping the connection and its calls.
+        close_timeout: Seconds a peer gets to answer the closing handshake
+            before its TCP connection is dropped.
         allowed_origins: Browser ``Origin`` values accepted (``*`` for any).
         allowed_hosts: ``Host`` header values accepted; empty accepts any.
         auth_token: Bearer token required at the handshake, if set.
@@ -60,12 +72,17 @@ class Settings:
     max_message_size: int = 16 * 1024 * 1024
     max_in_flight: int = 256
     max_connections: int = 4096
+    max_handshakes: int = 1024
+    max_batch: int = 1000
+    max_unsent_bytes: int = 4 * 1024 * 1024
+    compression: str = "off"
     worker_threads: int = 64
     tool_timeout: float | None = None
     shutdown_grace: float = 10.0
     shutdown_close_code: int = 1001
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
+    close_timeout: float = 2.0
     allowed_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
     auth_token: str | None = field(default=None, repr=False)
@@ -79,12 +96,17 @@ class Settings:
         "max_message_size": "MCP_MAX_MESSAGE_SIZE",
         "max_in_flight": "MCP_MAX_IN_FLIGHT",
         "max_connections": "MCP_MAX_CONNECTIONS",
+        "max_handshakes": "MCP_MAX_HANDSHAKES",
+        "max_batch": "MCP_MAX_BATCH",
+        "max_unsent_bytes": "MCP_MAX_UNSENT_BYTES",
+        "compression": "MCP_COMPRESSION",
         "worker_threads": "MCP_WORKER_THREADS",
         "tool_timeout": "MCP_TOOL_TIMEOUT",
         "shutdown_grace": "MCP_SHUTDOWN_GRACE",
         "shutdown_close_code": "MCP_SHUTDOWN_CLOSE_CODE",
         "ping_interval": "MCP_PING_INTERVAL",
         "ping_timeout": "MCP_PING_TIMEOUT",
+        "close_timeout": "MCP_CLOSE_TIMEOUT",
         "allowed_origins": "MCP_ALLOWED_ORIGINS",
         "allowed_hosts": "MCP_ALLOWED_HOSTS",
         "auth_token": "MCP_AUTH_TOKEN",
@@ -138,8 +160,17 @@ class Settings:
         return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
-_COUNTS = ("max_message_size", "max_in_flight", "max_connections", "worker_threads")
+_COUNTS = (
+    "max_message_size",
+    "max_in_flight",
+    "max_connections",
+    "max_handshakes",
+    "max_batch",
+    "max_unsent_bytes",
+    "worker_threads",
+)
 _SECONDS = ("tool_timeout", "ping_interval", "ping_timeout")
+_COMPRESSIONS = ("off", "deflate")
 _SHUTDOWN_CLOSE_CODES = (1001, 1012)
 
 
@@ -158,6 +189,10 @@ def _check(name: str, value: Any) -> Any:
             raise ValueError(f"log_level: {exc}") from None
     if name == "shutdown_close_code" and value not in _SHUTDOWN_CLOSE_CODES:
         raise ValueError(f"shutdown_close_code must be 1001 or 1012, got {value}")
+    if name == "compression" and value not in _COMPRESSIONS:
+        raise ValueError(f"compression must be off or deflate, got {value!r}")
+    if name == "close_timeout" and not 0 < value < math.inf:
+        raise ValueError(f"close_timeout must be a positive number of seconds, got {value}")
     if name == "shutdown_grace" and not 0 <= value < math.inf:
         raise ValueError(f"shutdown_grace must be 0 or more seconds, got {value}")
     return value
@@ -168,6 +203,8 @@ def _parse(name: str, raw: str) -> Any:
         return raw
     if name == "log_level":
         return raw.upper()
+    if name == "compression":
+        return raw.lower()
     if name in ("allowed_origins", "allowed_hosts"):
         return _split(raw)
     if name == "logging_enabled":

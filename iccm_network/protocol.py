@@ -7,6 +7,11 @@ send and tool calls to run; the transport does the running and the sending::
     for call in protocol.calls_to_run(): start it, later protocol.complete(call, outcome)
     for call in protocol.calls_to_cancel(): cancel it
     for frame in protocol.data_to_send(): send it
+    while protocol.more_to_process: let others run, then protocol.process_more()
+
+A batch is handled ``batch_slice`` entries at a time, so the transport can
+let other connections run between slices; a batch of more than ``max_batch``
+entries is refused whole.
 
 Two eras of MCP share the connection. Handshake-era requests follow the
 revision negotiated by ``initialize`` (2024-11-05 rules before it). A request
@@ -21,7 +26,7 @@ import binascii
 import json
 import logging
 import math
-from asyncio import CancelledError
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -36,7 +41,15 @@ from iccm_network.errors import (
     ServerBusy,
     UnsupportedProtocolVersion,
 )
-from iccm_network.results import CallTimedOut, correlation_id, error_result, outcome_result
+from iccm_network.outcomes import (
+    Cancelled,
+    Outcome,
+    Raised,
+    Returned,
+    ShutDown,
+    TimedOut,
+)
+from iccm_network.results import correlation_id, error_result, outcome_result
 from iccm_network.routes import RouteTable, Tool
 from iccm_network.versions import (
     ALL_VERSIONS,
@@ -52,7 +65,18 @@ from iccm_network.versions import (
     features,
 )
 
-__all__ = ["CallTimedOut", "ServerInfo", "ServerProtocol", "ToolCall", "encode"]
+__all__ = [
+    "Cancelled",
+    "Outcome",
+    "Raised",
+    "Returned",
+    "ServerInfo",
+    "ServerProtocol",
+    "ShutDown",
+    "TimedOut",
+    "ToolCall",
+    "encode",
+]
 
 logger = logging.getLogger("iccm_network.protocol")
 
@@ -126,11 +150,18 @@ class ServerInfo:
 class _Batch:
     """Replies of one batch, sent together once every call in it is done."""
 
-    __slots__ = ("pending", "replies")
+    __slots__ = ("messages", "pending", "position", "replies")
 
-    def __init__(self) -> None:
+    def __init__(self, messages: list[Any]) -> None:
+        self.messages = messages
+        self.position = 0
         self.replies: list[dict[str, Any]] = []
         self.pending = 0
+
+    @property
+    def reading(self) -> bool:
+        """True while entries remain to be handled."""
+        return self.position < len(self.messages)
 
 
 @dataclass(eq=False, slots=True)
@@ -182,13 +213,27 @@ class ServerProtocol:
         info: What the server says about itself.
         max_in_flight: Calls that may run at once before new ones are refused
             with a ``ServerBusy`` error.
+        max_batch: Entries a batch may hold; a larger one is refused whole.
+        batch_slice: Batch entries handled per ``receive_text`` or
+            ``process_more``; ``None`` handles a whole batch at once.
     """
 
-    def __init__(self, routes: RouteTable, info: ServerInfo, *, max_in_flight: int = 256) -> None:
+    def __init__(
+        self,
+        routes: RouteTable,
+        info: ServerInfo,
+        *,
+        max_in_flight: int = 256,
+        max_batch: int = 1000,
+        batch_slice: int | None = None,
+    ) -> None:
         self._routes = routes
         self._tool_named = dict(routes).get  # a plain dict's get: the hot path's lookup
         self._info = info
         self._max_in_flight = max_in_flight
+        self._max_batch = max_batch
+        self._batch_slice = batch_slice
+        self._batches: deque[_Batch] = deque()
         self._version: str | None = None
         self._features = features(DEFAULT_VERSION)
         self._client_info: Mapping[str, Any] | None = None
@@ -207,6 +252,11 @@ class ServerProtocol:
     def client_info(self) -> Mapping[str, Any] | None:
         """The ``clientInfo`` sent with ``initialize``, if any."""
         return self._client_info
+
+    @property
+    def more_to_process(self) -> bool:
+        """True while batch entries wait for ``process_more``."""
+        return bool(self._batches)
 
     @property
     def in_flight(self) -> int:
@@ -228,10 +278,31 @@ class ServerProtocol:
             return
         if isinstance(message, list):
             self._receive_batch(message)
+            self.process_more()
         else:
             reply = self._receive_message(message, None)
             if reply is not None:
                 self._write(reply)
+
+    def process_more(self) -> None:
+        """Handle the next slice of the batches received so far."""
+        budget = self._batch_slice
+        while self._batches and (budget is None or budget > 0):
+            batch = self._batches[0]
+            end = len(batch.messages) if budget is None else batch.position + budget
+            for message in batch.messages[batch.position : end]:
+                reply = self._receive_message(message, batch)
+                if reply is not None:
+                    batch.replies.append(reply)
+            handled = min(end, len(batch.messages)) - batch.position
+            batch.position += handled
+            if budget is not None:
+                budget -= handled
+            if not batch.reading:
+                self._batches.popleft()
+                batch.messages = []
+                if batch.pending == 0 and batch.replies:
+                    self._write(batch.replies)
 
     def calls_to_run(self) -> list[ToolCall]:
         """Calls accepted since the last look; the transport must start each."""
@@ -248,21 +319,19 @@ class ServerProtocol:
         writes, self._writes = self._writes, []
         return writes
 
-    def complete(self, call: ToolCall, outcome: Any) -> None:
+    def complete(self, call: ToolCall, outcome: Outcome) -> None:
         """Record how a call ended and queue its reply.
 
         Args:
             call: A call from ``calls_to_run``.
-            outcome: Its return value, or the exception it ended with
-                (``CallTimedOut`` for a timeout, ``CancelledError`` when it
-                was cancelled; a cancelled call gets no reply).
+            outcome: How it ended; a ``Cancelled`` call gets no reply.
         """
         self._in_flight -= 1
         key = _id_key(call.request_id)
         if self._running.get(key) is call:
             del self._running[key]
         reply: dict[str, Any] | None = None
-        if not (call.cancelled or isinstance(outcome, CancelledError) or call.notification):
+        if not (call.cancelled or isinstance(outcome, Cancelled) or call.notification):
             reply = _response(call.request_id, outcome_result(call.tool, outcome, call.features))
         batch = call.batch
         if batch is None:
@@ -272,7 +341,7 @@ class ServerProtocol:
         if reply is not None:
             batch.replies.append(reply)
         batch.pending -= 1
-        if batch.pending == 0 and batch.replies:
+        if batch.pending == 0 and batch.replies and not batch.reading:
             self._write(batch.replies)
 
     def progress_frame(self, params: Mapping[str, Any]) -> str:
@@ -292,13 +361,14 @@ class ServerProtocol:
         if not messages:
             self._write(_error(None, InvalidRequest("Invalid Request: empty batch")))
             return
-        batch = _Batch()
-        for message in messages:
-            reply = self._receive_message(message, batch)
-            if reply is not None:
-                batch.replies.append(reply)
-        if batch.pending == 0 and batch.replies:
-            self._write(batch.replies)
+        if len(messages) > self._max_batch:
+            problem = (
+                f"Invalid Request: a batch may hold at most {self._max_batch} messages"
+                f" (max_batch), this one holds {len(messages)}"
+            )
+            self._write(_error(None, InvalidRequest(problem, data={"maxBatch": self._max_batch})))
+            return
+        self._batches.append(_Batch(messages))
 
     def _receive_message(self, message: Any, batch: _Batch | None) -> dict[str, Any] | None:
         """Handle one message; return its immediate reply, if it has one."""

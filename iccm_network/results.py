@@ -1,4 +1,4 @@
-"""Turn what a tool returned or raised into a ``tools/call`` result (pure)."""
+"""Turn how a call ended (an ``Outcome``) into a ``tools/call`` result (pure)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import Any, Final
 
 from iccm_network.convert import to_jsonable
 from iccm_network.errors import ToolError
+from iccm_network.outcomes import Outcome, Raised, Returned, ShutDown, TimedOut
 from iccm_network.routes import Tool
 from iccm_network.versions import Features
 
 __all__ = [
     "ERROR_DATA_META_KEY",
-    "CallTimedOut",
     "correlation_id",
     "error_result",
     "outcome_result",
@@ -27,18 +27,6 @@ ERROR_DATA_META_KEY: Final = "iccm-network/errorData"
 """Where a ``ToolError``'s ``data`` travels: the result's ``_meta``."""
 
 _compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
-
-
-class CallTimedOut(Exception):
-    """The outcome of a call that ran past its timeout.
-
-    Args:
-        seconds: The timeout that expired.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"timed out after {seconds:g} s")
-        self.seconds = seconds
 
 
 def correlation_id() -> str:
@@ -65,8 +53,8 @@ def success_result(tool: Tool, value: Any, features: Features) -> dict[str, Any]
 
     Raises:
         TypeError: ``value`` cannot be represented as JSON.
-        ValueError: ``value`` holds a NaN or infinity, or an integer too
-            long to write out.
+        ValueError: ``value`` holds a NaN or infinity, an integer too long
+            to write out, or itself.
     """
     if isinstance(value, str) and tool.output_schema is None:
         return _finish({"content": [{"type": "text", "text": value}], "isError": False}, features)
@@ -79,7 +67,11 @@ def success_result(tool: Tool, value: Any, features: Features) -> dict[str, Any]
             # refuses one is it worth walking the value to convert it.
             text = _compact(value)
             data = value
-        except (TypeError, ValueError):
+        except (TypeError, ValueError) as exc:
+            if str(exc).startswith("Circular reference"):
+                # The encoder found a container that holds itself; converting
+                # it would only recurse until the stack runs out.
+                raise ValueError("the value refers to itself") from None
             data = to_jsonable(value)
             text = data if isinstance(data, str) else _compact(data)
     result: dict[str, Any] = {"content": [{"type": "text", "text": text}], "isError": False}
@@ -103,8 +95,8 @@ def error_result(message: str, features: Features, *, data: Any = None) -> dict[
     return _finish(result, features)
 
 
-def outcome_result(tool: Tool, outcome: Any, features: Features) -> dict[str, Any]:
-    """The result for whatever a call ended with: a value or an exception.
+def outcome_result(tool: Tool, outcome: Outcome, features: Features) -> dict[str, Any]:
+    """The result for a call that ended with ``outcome`` (anything but ``Cancelled``).
 
     Unexpected exceptions are logged with a correlation id; the caller sees
     only the id, never the exception text. This never raises: every call
@@ -112,35 +104,47 @@ def outcome_result(tool: Tool, outcome: Any, features: Features) -> dict[str, An
 
     Args:
         tool: The tool that ran.
-        outcome: Its return value, or the exception it raised.
+        outcome: How the call ended.
         features: What the revision supports.
     """
+    if isinstance(outcome, TimedOut):
+        return error_result(f"Tool {tool.name!r} {outcome.message}", features)
+    if isinstance(outcome, ShutDown):
+        return error_result(outcome.message, features)
+    if isinstance(outcome, Raised) and not isinstance(outcome.exception, ToolError):
+        return _failed(tool, outcome.exception, features)
+    if not isinstance(outcome, (Returned, Raised)):
+        raise ValueError(f"{outcome!r} gets no reply")
     try:
-        if not isinstance(outcome, BaseException):
-            return success_result(tool, outcome, features)
-        if isinstance(outcome, ToolError):
-            return error_result(outcome.message, features, data=outcome.data)
-        if isinstance(outcome, CallTimedOut):
-            return error_result(f"Tool {tool.name!r} {outcome}", features)
-    except (TypeError, ValueError) as exc:
+        if isinstance(outcome, Raised):
+            error = outcome.exception
+            assert isinstance(error, ToolError)
+            return error_result(error.message, features, data=error.data)
+        return success_result(tool, outcome.value, features)
+    except (TypeError, ValueError, RecursionError) as exc:
         # The tool's own bug or a value a client provoked (a 5,000-digit
-        # integer): one line, no traceback to flood the log.
+        # integer, a list that holds itself): one line, no traceback to
+        # flood the log.
+        problem = "it nests too deeply" if isinstance(exc, RecursionError) else str(exc)
         incident = correlation_id()
         logger.warning(
-            "tool %r returned a value that cannot be sent as JSON: %s [correlation id %s]",
+            "tool %r gave a result that cannot be sent as JSON: %s [correlation id %s]",
             tool.name,
-            exc,
+            problem,
             incident,
         )
         return _internal_error(tool, incident, features)
-    except Exception as exc:  # a result that breaks shaping (a self-referencing list, say)
-        outcome = exc
+    except Exception as exc:  # a value whose own methods fail while it is shaped
+        return _failed(tool, exc, features)
+
+
+def _failed(tool: Tool, exc: BaseException, features: Features) -> dict[str, Any]:
     incident = correlation_id()
     logger.error(
         "tool %r failed [correlation id %s]",
         tool.name,
         incident,
-        exc_info=(type(outcome), outcome, outcome.__traceback__),
+        exc_info=(type(exc), exc, exc.__traceback__),
         extra={"tool": tool.name, "trace_id": incident},
     )
     return _internal_error(tool, incident, features)

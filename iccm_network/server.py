@@ -14,8 +14,12 @@ Close codes a client may see:
 1003  a binary frame arrived; MCP messages are text frames
 1007  a text frame was not valid UTF-8
 1009  a message was larger than ``max_message_size``
-1011  no keepalive pong arrived within ``ping_timeout``
+1011  no keepalive pong arrived within ``ping_timeout``; the
+      connection and its calls are dropped at once
 ====  ==============================================================
+
+What the server bounds against a peer that misbehaves on purpose is listed
+in the README ("What the server promises against hostile peers").
 
 HTTP answers at the handshake: 200 or 503 for ``GET /healthz``, 401 for a
 missing or wrong bearer token, 403 for an ``Origin`` or ``Host`` that is not
@@ -32,25 +36,32 @@ import hmac
 import http
 import json
 import logging
+import os
 import socket
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from websockets.asyncio.server import Server as WebSocketServer
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
 from iccm_network.calls import WorkerThreads, run_call
 from iccm_network.config import Settings
-from iccm_network.errors import ToolError
 from iccm_network.logs import log_startup, mark_shipper_connection
-from iccm_network.protocol import CallTimedOut, ServerInfo, ServerProtocol, ToolCall
+from iccm_network.outcomes import Cancelled, Outcome, ShutDown
+from iccm_network.protocol import ServerInfo, ServerProtocol, ToolCall
 from iccm_network.routes import RouteTable
+
+try:
+    import resource
+except ImportError:  # Windows has no open-files limit to raise
+    resource = None  # type: ignore[assignment]
 
 __all__ = [
     "CLOSE_INVALID_DATA",
@@ -70,7 +81,14 @@ CLOSE_INVALID_DATA = 1007
 CLOSE_MESSAGE_TOO_BIG = 1009
 """Close code for a message over ``max_message_size`` (sent by ``websockets``)."""
 
-_SHUTDOWN_MESSAGE = "the server shut down before the call finished"
+_BATCH_SLICE = 100
+"""Batch entries handled before other connections get a turn (about a millisecond)."""
+_INFLATE_SLICE = 4096
+"""Bytes of a compressed stream inflated at a time: deflate expands at most
+about 1,000 times, so a slice yields at most about 4 MiB before the receive
+queue can pause reading."""
+_FD_RESERVE = 64
+"""Open files kept free for logs, the listening sockets and log shipping."""
 
 
 class _QuietWebSockets(logging.Filter):
@@ -123,6 +141,127 @@ def _listening_socket(port: int) -> socket.socket:
     return sock
 
 
+class _Connection(ServerConnection):
+    """A ``ServerConnection`` that the server can hold to its limits.
+
+    It tells the server when its TCP connection opens and closes (so that
+    unfinished handshakes can be counted and shed), inflates compressed data
+    a slice at a time (so that a deflate bomb cannot outrun the receive
+    queue's flow control), and drops itself at once when keepalive fails.
+    """
+
+    def __init__(self, *args: Any, owner: Server, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+        self.keepalive_failed = False
+        self.sending = asyncio.Lock()
+        self._held = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        resume = self.recv_messages.resume
+
+        def resume_and_feed() -> None:
+            resume()
+            self._feed()
+
+        self.recv_messages.resume = resume_and_feed
+        self.owner._tcp_opened(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._held.clear()
+        self.owner._tcp_closed(self)
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.protocol.extensions and not self._held:
+            super().data_received(data)
+            return
+        self._held += data
+        self._feed()
+
+    def _feed(self) -> None:
+        while self._held and not self.recv_messages.paused:
+            chunk = bytes(self._held[:_INFLATE_SLICE])
+            del self._held[:_INFLATE_SLICE]
+            super().data_received(chunk)
+        if self._held and not self.recv_messages.paused:  # pragma: no cover
+            self.transport.pause_reading()
+
+    async def room_to_send(self, budget: int) -> None:
+        """Wait until the replies waiting to be written fit in ``budget`` bytes.
+
+        Args:
+            budget: The ``max_unsent_bytes`` setting.
+        """
+        while self.transport.get_write_buffer_size() > budget and not self.transport.is_closing():
+            try:
+                await self.drain()
+            except Exception:  # the connection was lost; the read loop finds out next
+                return
+
+    async def keepalive(self) -> None:
+        assert self.ping_interval is not None
+        while True:
+            await asyncio.sleep(self.ping_interval)
+            try:
+                pong = await self.ping()
+            except ConnectionClosed:
+                return
+            if self.ping_timeout is None:
+                continue
+            try:
+                await asyncio.wait_for(pong, self.ping_timeout)
+                if self.debug:
+                    self.logger.debug("% received keepalive pong")
+            except asyncio.TimeoutError:
+                # A peer that misses a pong is taken for dead: it gets its
+                # 1011, but nobody waits for it to answer; the TCP connection
+                # is dropped now, and with it the connection's calls.
+                if self.debug:
+                    self.logger.debug("- timed out waiting for keepalive pong")
+                self.keepalive_failed = True
+                self.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+                self.send_data()
+                self.transport.abort()
+                return
+            except ConnectionClosed:
+                return
+
+
+def _open_files_limit(needed: int) -> int | None:
+    """Raise the soft open-files limit toward the hard one; return the soft limit.
+
+    Args:
+        needed: Open files the configured limits could use.
+    """
+    if resource is None:
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        logger.warning(
+            "the open-files limit is %d, below the %d that max_connections and"
+            " max_handshakes need; raise it (ulimit -n) or lower max_connections",
+            soft,
+            needed,
+        )
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def _open_files() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 16
+
+
 def _address(address: Sequence[Any]) -> str:
     host = str(address[0]).removeprefix("::ffff:")
     return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
@@ -152,6 +291,10 @@ class Server:
         # max_connections from then on, so a burst of handshakes cannot
         # overshoot the bound before their handlers start.
         self._admitted: set[ServerConnection] = set()
+        # Connections in their opening handshake, oldest first.
+        self._handshaking: dict[_Connection, None] = {}
+        self._handshake_limit = settings.max_handshakes
+        self._loop_errors: Callable[..., Any] | None = None
         self._workers = WorkerThreads(settings.worker_threads)
         self._draining = False
         self._abandoning = False
@@ -212,11 +355,23 @@ class Server:
             "max_size": settings.max_message_size,
             "ping_interval": settings.ping_interval,
             "ping_timeout": settings.ping_timeout,
+            "close_timeout": settings.close_timeout,
+            "compression": "deflate" if settings.compression == "deflate" else None,
+            # Received frames queued before reading pauses; with compression a
+            # frame may inflate to max_message_size, so only one is let wait.
+            "max_queue": 1 if settings.compression == "deflate" else 16,
+            "write_limit": settings.max_unsent_bytes,
+            "create_connection": functools.partial(_Connection, owner=self),
             "logger": _websockets_logger,
             # asyncio's default backlog of 100 drops SYNs when a fleet of
             # clients reconnects at once; the kernel caps this at somaxconn.
             "backlog": socket.SOMAXCONN,
         }
+        limit = _open_files_limit(settings.max_connections + settings.max_handshakes + _FD_RESERVE)
+        if limit is not None:
+            room = limit - _open_files() - _FD_RESERVE
+            self._handshake_limit = max(1, min(settings.max_handshakes, room))
+        self._quiet_accept_errors()
         if settings.host is None or settings.host == "":
             self._server = await serve(
                 self._handle, sock=_listening_socket(settings.port), **options
@@ -259,6 +414,7 @@ class Server:
         finally:
             # Whatever happened, serve_forever() must return and threads go.
             self._workers.stop()
+            asyncio.get_running_loop().set_exception_handler(self._loop_errors)
             self._closed.set()
             logger.info("server stopped")
 
@@ -309,6 +465,55 @@ class Server:
     def _calls(self) -> list[asyncio.Task[None]]:
         return [task for tasks in self._connections.values() for task in tasks]
 
+    def _quiet_accept_errors(self) -> None:
+        """Log a failed accept (out of open files) as one line, not a traceback.
+
+        asyncio reports each one through the loop's exception handler with a
+        traceback, and retries a second later; during a flood that is
+        megabytes of log saying the same thing.
+        """
+        loop = asyncio.get_running_loop()
+        previous = loop.get_exception_handler()
+        self._loop_errors = previous
+
+        def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            if str(context.get("message", "")).startswith("socket.accept() out of"):
+                logger.warning(
+                    "cannot accept connections: %s; retrying in a second",
+                    context.get("exception"),
+                )
+            elif previous is not None:
+                previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+
+        loop.set_exception_handler(handle)
+
+    # -- TCP connections -----------------------------------------------------
+
+    def _tcp_opened(self, connection: _Connection) -> None:
+        # Every unfinished handshake holds an open file; past the limit the
+        # oldest is dropped, as nginx does against slowloris, so that new
+        # clients always find a file to be accepted with.
+        handshaking = self._handshaking
+        limit = self._handshake_limit
+        if len(handshaking) >= limit:
+            shed = 0
+            while len(handshaking) >= limit:
+                oldest = next(iter(handshaking))
+                del handshaking[oldest]
+                oldest.transport.abort()
+                shed += 1
+            logger.warning(
+                "dropped %d unfinished handshakes: %d pending (max_handshakes or open files)",
+                shed,
+                limit,
+            )
+        handshaking[connection] = None
+
+    def _tcp_closed(self, connection: _Connection) -> None:
+        self._handshaking.pop(connection, None)
+
     # -- handshake -----------------------------------------------------------
 
     def _select_subprotocol(
@@ -332,8 +537,13 @@ class Server:
         return response
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        # The request is complete: from here on the handshake finishes in
+        # one turn of the loop, so it no longer counts as unfinished.
+        self._handshaking.pop(cast(_Connection, connection), None)
         if request.path.partition("?")[0] == "/healthz":
-            return self._health(connection)
+            # The Host check guards against DNS rebinding, which would let a
+            # web page read the server's name and version here too.
+            return self._host_refusal(connection, request.headers) or self._health(connection)
         if self._draining:
             return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Server shutting down\n")
         refusal = self._refusal(connection, request.headers)
@@ -377,13 +587,9 @@ class Server:
             if origin not in settings.allowed_origins:
                 logger.warning("refused a connection from %s: origin %r", _peer(connection), origin)
                 return connection.respond(http.HTTPStatus.FORBIDDEN, "Origin not allowed\n")
-        if settings.allowed_hosts:
-            host = headers.get("Host", "").lower()
-            name = host if host.endswith("]") else host.rpartition(":")[0] or host
-            allowed = {h.lower() for h in settings.allowed_hosts}
-            if host not in allowed and name not in allowed and name.strip("[]") not in allowed:
-                logger.warning("refused a connection from %s: host %r", _peer(connection), host)
-                return connection.respond(http.HTTPStatus.FORBIDDEN, "Host not allowed\n")
+        refusal = self._host_refusal(connection, headers)
+        if refusal is not None:
+            return refusal
         token = settings.auth_token
         if token is not None:
             scheme, _, given = headers.get("Authorization", "").partition(" ")
@@ -403,9 +609,26 @@ class Server:
                 return response
         return None
 
+    def _host_refusal(self, connection: ServerConnection, headers: Headers) -> Response | None:
+        allowed_hosts = self.settings.allowed_hosts
+        if not allowed_hosts:
+            return None
+        if len(headers.get_all("Host")) > 1:
+            logger.warning("refused a connection from %s: repeated Host", _peer(connection))
+            return connection.respond(http.HTTPStatus.BAD_REQUEST, "Repeated Host header\n")
+        host = headers.get("Host", "").lower()
+        name = host if host.endswith("]") else host.rpartition(":")[0] or host
+        allowed = {h.lower() for h in allowed_hosts}
+        if host not in allowed and name not in allowed and name.strip("[]") not in allowed:
+            logger.warning("refused a connection from %s: host %r", _peer(connection), host)
+            return connection.respond(http.HTTPStatus.FORBIDDEN, "Host not allowed\n")
+        return None
+
     # -- connections ---------------------------------------------------------
 
     async def _handle(self, connection: ServerConnection) -> None:
+        assert isinstance(connection, _Connection)
+        self._handshaking.pop(connection, None)
         started = time.monotonic()
         peer = _peer(connection)
         request = connection.request
@@ -429,7 +652,14 @@ class Server:
             connection.subprotocol,
             extra=fields,
         )
-        protocol = ServerProtocol(self.routes, self.info, max_in_flight=self.settings.max_in_flight)
+        settings = self.settings
+        protocol = ServerProtocol(
+            self.routes,
+            self.info,
+            max_in_flight=settings.max_in_flight,
+            max_batch=settings.max_batch,
+            batch_slice=_BATCH_SLICE,
+        )
         # Each running call's task; a finished task removes itself.
         tasks: dict[asyncio.Task[None], ToolCall] = {}
         self._connections[connection] = tasks
@@ -439,21 +669,25 @@ class Server:
                     await connection.close(CLOSE_UNSUPPORTED_DATA, "MCP messages are text frames")
                     break
                 protocol.receive_text(message)
-                for call in protocol.calls_to_run():
-                    task = asyncio.create_task(self._run(connection, protocol, call))
-                    tasks[task] = call
-                    task.add_done_callback(tasks.pop)
-                for call in protocol.calls_to_cancel():
-                    for task, running in tasks.items():  # rare: a linear search will do
-                        if running is call:
-                            task.cancel()
-                for frame in protocol.data_to_send():
-                    await connection.send(frame)
-                # More tasks than calls in flight means replies wait for a
-                # client that does not read them: stop reading from it until
-                # one is delivered, so its replies cannot pile up in memory.
-                while len(tasks) > self.settings.max_in_flight:
-                    await asyncio.wait(list(tasks), return_when=asyncio.FIRST_COMPLETED)
+                del message
+                while True:
+                    started_calls = self._start_calls(connection, protocol, tasks)
+                    frames = protocol.data_to_send()
+                    if frames:
+                        async with connection.sending:
+                            for frame in frames:
+                                await connection.send(frame)
+                        del frames
+                    if started_calls or protocol.more_to_process:
+                        # Let the calls run and other connections have a turn
+                        # before the next slice or message is read.
+                        await asyncio.sleep(0)
+                    if not protocol.more_to_process:
+                        break
+                    protocol.process_more()
+                # Replies the client has not read stop the reading of its
+                # requests, so they cannot pile up in the server's memory.
+                await connection.room_to_send(settings.max_unsent_bytes)
         except ConnectionClosed:
             pass
         finally:
@@ -462,31 +696,49 @@ class Server:
             del self._connections[connection]
             self._admitted.discard(connection)
             duration = time.monotonic() - started
+            code = _close_code(connection)
             logger.info(
                 "connection closed: peer=%s path=%r duration=%.3fs code=%s reason=%r",
                 peer,
                 path,
                 duration,
-                connection.close_code,
+                code,
                 connection.close_reason or "",
                 extra={
                     **fields,
                     "duration": round(duration, 3),
-                    "close_code": connection.close_code,
+                    "close_code": code,
                     "close_reason": connection.close_reason or "",
                 },
             )
 
-    async def _run(
-        self, connection: ServerConnection, protocol: ServerProtocol, call: ToolCall
-    ) -> None:
+    def _start_calls(
+        self,
+        connection: _Connection,
+        protocol: ServerProtocol,
+        tasks: dict[asyncio.Task[None], ToolCall],
+    ) -> bool:
+        calls = protocol.calls_to_run()
+        for call in calls:
+            task = asyncio.create_task(self._run(connection, protocol, call))
+            tasks[task] = call
+            task.add_done_callback(tasks.pop)
+        for call in protocol.calls_to_cancel():
+            for task, running in tasks.items():  # rare: a linear search will do
+                if running is call:
+                    task.cancel()
+        return bool(calls)
+
+    async def _run(self, connection: _Connection, protocol: ServerProtocol, call: ToolCall) -> None:
         tool = call.tool
         logging_calls = logger.isEnabledFor(logging.INFO)
         started = time.perf_counter() if logging_calls else 0.0
-        outcome: Any
+        outcome: Outcome
         send_progress = None
         if tool.context_parameter is not None:
-            send_progress = functools.partial(self._send_progress, connection, protocol)
+            task = asyncio.current_task()
+            assert task is not None
+            send_progress = functools.partial(self._send_progress, connection, protocol, task)
         try:
             outcome = await run_call(
                 call,
@@ -494,47 +746,60 @@ class Server:
                 default_timeout=self.settings.tool_timeout,
                 send_progress=send_progress,
             )
-        except asyncio.CancelledError as exc:
-            outcome = ToolError(_SHUTDOWN_MESSAGE) if self._abandoning else exc
+        except asyncio.CancelledError:
+            outcome = ShutDown() if self._abandoning else Cancelled()
         if logging_calls:
             ms = (time.perf_counter() - started) * 1000
-            described = _describe(outcome)
             logger.info(
                 "call tool=%s id=%r ms=%.1f outcome=%s",
                 tool.name,
                 call.request_id,
                 ms,
-                described,
+                outcome.label,
                 extra={
                     "tool": tool.name,
                     "request_id": call.request_id,
                     "ms": round(ms, 1),
-                    "outcome": described,
+                    "outcome": outcome.label,
                 },
             )
-        protocol.complete(call, outcome)
         try:
-            for frame in protocol.data_to_send():
-                await connection.send(frame)
+            # Replies are shaped one at a time, when the connection has room
+            # for them: a client that does not read holds back its calls'
+            # outcomes, never a pile of encoded frames.
+            async with connection.sending:
+                protocol.complete(call, outcome)
+                del outcome
+                for frame in protocol.data_to_send():
+                    await connection.send(frame)
         except ConnectionClosed:
             pass
 
     async def _send_progress(
-        self, connection: ServerConnection, protocol: ServerProtocol, params: dict[str, Any]
+        self,
+        connection: _Connection,
+        protocol: ServerProtocol,
+        task: asyncio.Task[None],
+        params: dict[str, Any],
     ) -> None:
-        try:
-            await connection.send(protocol.progress_frame(params))
-        except ConnectionClosed:
-            pass
+        if connection.state is State.OPEN:
+            try:
+                async with connection.sending:
+                    await connection.send(protocol.progress_frame(params))
+                # A tool may report in a tight loop; each report lets the
+                # rest of the server run.
+                await asyncio.sleep(0)
+            except ConnectionClosed:
+                pass
+        if connection.state is not State.OPEN:
+            # Nobody is left to read the result: the call ends here.
+            task.cancel()
+            raise asyncio.CancelledError
 
 
-def _describe(outcome: Any) -> str:
-    if isinstance(outcome, CallTimedOut):
-        return "timeout"
-    if isinstance(outcome, asyncio.CancelledError):
-        return "cancelled"
-    if isinstance(outcome, ToolError) and outcome.message == _SHUTDOWN_MESSAGE:
-        return "cancelled:shutdown"
-    if isinstance(outcome, BaseException):
-        return f"error:{type(outcome).__name__}"
-    return "ok"
+def _close_code(connection: ServerConnection) -> int | None:
+    """The close code that ended ``connection``: the one the server sent, if it closed first."""
+    sent = connection.protocol.close_sent
+    if sent is not None and not connection.protocol.close_rcvd_then_sent:
+        return int(sent.code)
+    return connection.close_code

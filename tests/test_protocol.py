@@ -10,7 +10,17 @@ from typing import Any
 import pytest
 
 from iccm_network import App, ToolError
-from iccm_network.protocol import CallTimedOut, ServerInfo, ServerProtocol, ToolCall, encode
+from iccm_network.protocol import (
+    Cancelled,
+    Outcome,
+    Raised,
+    Returned,
+    ServerInfo,
+    ServerProtocol,
+    TimedOut,
+    ToolCall,
+    encode,
+)
 from iccm_network.routes import RouteTable
 
 MODERN_META = {
@@ -76,15 +86,15 @@ def make_protocol(*, max_in_flight: int = 256, page_size: int | None = None) -> 
     return ServerProtocol(RouteTable(app.tools), info, max_in_flight=max_in_flight)
 
 
-def run(call: ToolCall) -> Any:
+def run(call: ToolCall) -> Outcome:
     """Run a call the way the transport would, returning its outcome."""
     try:
         result = call.tool.fn(**call.arguments)
         if asyncio.iscoroutine(result):
             result = asyncio.run(result)
-        return result
+        return Returned(result)
     except Exception as exc:
-        return exc
+        return Raised(exc)
 
 
 def exchange(protocol: ServerProtocol, message: Any) -> list[Any]:
@@ -239,7 +249,7 @@ def test_batch_reply_waits_for_every_call_in_it() -> None:
     protocol.receive_text(json.dumps([request("ping", id=1), call_request("slow", {}, id=2)]))
     (call,) = protocol.calls_to_run()
     assert protocol.data_to_send() == []
-    protocol.complete(call, "done")
+    protocol.complete(call, Returned("done"))
     (frame,) = protocol.data_to_send()
     assert [reply["id"] for reply in json.loads(frame)] == [1, 2]
 
@@ -400,7 +410,7 @@ def test_timed_out_call_says_after_how_long() -> None:
     protocol = make_protocol()
     protocol.receive_text(json.dumps(call_request("slow", {})))
     (call,) = protocol.calls_to_run()
-    protocol.complete(call, CallTimedOut(2.5))
+    protocol.complete(call, TimedOut(2.5))
     (frame,) = protocol.data_to_send()
     result = json.loads(frame)["result"]
     assert result["isError"] is True
@@ -417,7 +427,7 @@ def test_cancelled_notification_cancels_the_running_call_and_nothing_is_sent() -
         )
     )
     assert protocol.calls_to_cancel() == [call]
-    protocol.complete(call, asyncio.CancelledError())
+    protocol.complete(call, Cancelled())
     assert protocol.data_to_send() == []
     assert protocol.in_flight == 0
 
@@ -564,12 +574,17 @@ def test_initialize_is_not_a_modern_method() -> None:
 
 @pytest.mark.parametrize(
     "outcome",
-    [ToolError("bad", data=object()), [float("nan")], {"self": []}, 10**5000],
+    [
+        Raised(ToolError("bad", data=object())),
+        Returned([float("nan")]),
+        Returned({"self": []}),
+        Returned(10**5000),
+    ],
     ids=["unencodable-error-data", "nan", "self-reference", "huge-int"],
 )
-def test_every_outcome_gets_a_reply_even_one_that_cannot_be_encoded(outcome: Any) -> None:
-    if isinstance(outcome, dict):
-        outcome["self"].append(outcome)
+def test_every_outcome_gets_a_reply_even_one_that_cannot_be_encoded(outcome: Outcome) -> None:
+    if isinstance(outcome, Returned) and isinstance(outcome.value, dict):
+        outcome.value["self"].append(outcome.value)
     protocol = make_protocol()
     protocol.receive_text(json.dumps(call_request("slow", {})))
     (call,) = protocol.calls_to_run()

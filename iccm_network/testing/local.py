@@ -74,6 +74,7 @@ class LocalConnection:
             RouteTable(app.tools if tools is None else tools),
             app.info,
             max_in_flight=settings.max_in_flight,
+            max_batch=settings.max_batch,
         )
         self._default_timeout = settings.tool_timeout
         self._initialized = protocol_version in MODERN_VERSIONS
