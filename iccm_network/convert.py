@@ -20,6 +20,7 @@ import datetime
 import enum
 import functools
 import inspect
+import traceback
 import types
 import typing
 import uuid
@@ -104,7 +105,8 @@ def to_jsonable(value: Any) -> Any:
     """Turn a tool's return value into data ``json.dumps`` accepts.
 
     Dataclasses become objects, enums their values, dates and times ISO 8601
-    strings, UUIDs and paths strings, tuples and sets arrays.
+    strings, UUIDs and paths strings, tuples and sets arrays, and an
+    exception object (returned, not raised) the line a traceback ends with.
 
     Args:
         value: The value to convert.
@@ -144,6 +146,8 @@ def _slow_jsonable(value: Any) -> Any:
         return {_key(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [to_jsonable(v) for v in value]
+    if isinstance(value, BaseException):
+        return "".join(traceback.format_exception_only(type(value), value)).strip()
     raise TypeError(f"cannot convert {type(value).__qualname__} to JSON: {value!r:.80}")
 
 

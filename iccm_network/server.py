@@ -83,9 +83,9 @@ CLOSE_MESSAGE_TOO_BIG = 1009
 
 _BATCH_SLICE = 100
 """Batch entries handled before other connections get a turn (about a millisecond)."""
-_INFLATE_SLICE = 4096
+_INFLATE_SLICE = 1024
 """Bytes of a compressed stream inflated at a time: deflate expands at most
-about 1,000 times, so a slice yields at most about 4 MiB before the receive
+about 1,000 times, so a slice yields at most about 1 MiB before the receive
 queue can pause reading."""
 _FD_RESERVE = 64
 """Open files kept free for logs, the listening sockets and log shipping."""
