@@ -286,9 +286,14 @@ async def test_an_exception_object_a_tool_returns_is_its_result(kind: str) -> No
 # -- 4. progress ----------------------------------------------------------------
 
 
+# The client runs on the server's loop here: a budget far above what the
+# test sends keeps backpressure from lending the tool the yields it must make.
+ROOMY = {"max_unsent_bytes": 256 * MiB}
+
+
 async def test_a_tool_reporting_progress_in_a_loop_lets_other_clients_in() -> None:
     progress_state.clear()
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0, **ROOMY) as server:
         async with connect(server.url) as busy, connect(server.url) as bystander:
             await busy.send(call(1, "chatty", {"limit": 10_000_000}, _meta={"progressToken": "t"}))
 
@@ -303,20 +308,21 @@ async def test_a_tool_reporting_progress_in_a_loop_lets_other_clients_in() -> No
             progress_state["stop"] = True
             reply = await reading
     assert reply["result"]["isError"] is False
-    assert answered_at < 10_000_000
+    assert answered_at < 10_000, f"a ping waited for {answered_at} progress reports"
     print(f"\nbystander answered after {answered_at} progress reports")
 
 
 async def test_a_tool_reporting_progress_is_cancelled_when_its_client_leaves() -> None:
     progress_state.clear()
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0, **ROOMY) as server:
         ws = await connect(server.url)
         await ws.send(call(1, "chatty", {"limit": 10_000_000}, _meta={"progressToken": "t"}))
         await until(lambda: progress_state.get("count", 0) > 0)
-        await ws.close()
+        ws.transport.abort()  # the client vanishes
         await until(lambda: "cancelled_at" in progress_state)
         await until(lambda: server.connections == 0)
     assert "finished_at" not in progress_state
+    assert progress_state["cancelled_at"] < 10_000
     print(f"\ncancelled after {progress_state['cancelled_at']} reports")
 
 
@@ -352,7 +358,8 @@ async def test_a_batch_is_handled_in_slices_that_let_its_calls_run() -> None:
             replies = json.loads(await ws.recv())
     assert len(replies) == 1000
     # Whole, the batch would start its 1,000 calls before the first ran.
-    assert min(probe_tasks) < 300, f"the first call ran beside {min(probe_tasks)} tasks"
+    assert max(probe_tasks) < 300, f"a call ran beside {max(probe_tasks)} tasks"
+    print(f"\ncalls of a 1,000-call batch ran beside at most {max(probe_tasks)} tasks")
 
 
 # -- 6. unfinished handshakes and open files --------------------------------
@@ -447,6 +454,7 @@ async def test_a_dead_peer_is_dropped_with_its_calls_as_soon_as_keepalive_fails(
             await until(lambda: server.connections == 0, seconds=8.0)
             freed_after = time.monotonic() - started
             assert "hang:cancelled" in runs
+            ws.transport.abort()
     assert freed_after < 5.0, f"freed after {freed_after:.1f} s"
     (closed,) = [r for r in caplog.records if r.getMessage().startswith("connection closed")]
     assert closed.close_code == 1011  # type: ignore[attr-defined]
@@ -467,6 +475,7 @@ async def test_a_peer_that_never_answers_the_close_is_dropped_after_close_timeou
             await ws.send(b"binary frames are refused with 1003")
             await until(lambda: server.connections == 0, seconds=8.0)
             freed_after = time.monotonic() - started
+            ws.transport.abort()
     assert freed_after < 5.0, f"freed after {freed_after:.1f} s"
     (closed,) = [r for r in caplog.records if r.getMessage().startswith("connection closed")]
     assert closed.close_code == 1003  # type: ignore[attr-defined]

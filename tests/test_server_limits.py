@@ -199,7 +199,10 @@ async def test_a_20_mib_message_is_closed_with_1009_and_others_are_served(
     compression: str | None,
 ) -> None:
     frame = call(1, "size", {"text": "x" * (20 * MiB)})
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with (
+        asyncio.timeout(TIMEOUT),
+        app.serving(host="127.0.0.1", port=0, compression=compression or "off") as server,
+    ):
         async with connect(server.url) as bystander:
             started = time.perf_counter()
             ws = await connect(server.url, max_size=None, compression=compression)
@@ -225,6 +228,11 @@ def test_every_bound_comes_from_an_argument_or_the_environment() -> None:
         "MCP_TOOL_TIMEOUT": "2.5",
         "MCP_SHUTDOWN_GRACE": "3",
         "MCP_PING_INTERVAL": "off",
+        "MCP_MAX_BATCH": "20",
+        "MCP_MAX_UNSENT_BYTES": "65536",
+        "MCP_MAX_HANDSHAKES": "30",
+        "MCP_COMPRESSION": "Deflate",
+        "MCP_CLOSE_TIMEOUT": "0.5",
     }
     settings = Settings.from_environment(environ)
     assert (settings.max_message_size, settings.max_in_flight, settings.max_connections) == (
@@ -234,10 +242,17 @@ def test_every_bound_comes_from_an_argument_or_the_environment() -> None:
     )
     assert (settings.worker_threads, settings.tool_timeout, settings.shutdown_grace) == (4, 2.5, 3)
     assert settings.ping_interval is None
+    assert (settings.max_batch, settings.max_unsent_bytes, settings.max_handshakes) == (
+        20,
+        65536,
+        30,
+    )
+    assert (settings.compression, settings.close_timeout) == ("deflate", 0.5)
     overridden = Settings.from_environment(environ, max_message_size=2 * MiB, max_connections=9)
     assert (overridden.max_message_size, overridden.max_connections) == (2 * MiB, 9)
     defaults = Settings()
     assert (defaults.max_message_size, defaults.shutdown_grace) == (16 * MiB, 10.0)
+    assert (defaults.compression, defaults.max_batch, defaults.close_timeout) == ("off", 1000, 2.0)
 
 
 @pytest.mark.parametrize(
@@ -248,6 +263,11 @@ def test_every_bound_comes_from_an_argument_or_the_environment() -> None:
         ("MCP_WORKER_THREADS", "-1"),
         ("MCP_TOOL_TIMEOUT", "nan"),
         ("MCP_SHUTDOWN_GRACE", "inf"),
+        ("MCP_MAX_BATCH", "0"),
+        ("MCP_MAX_UNSENT_BYTES", "-5"),
+        ("MCP_MAX_HANDSHAKES", "0"),
+        ("MCP_COMPRESSION", "gzip"),
+        ("MCP_CLOSE_TIMEOUT", "0"),
     ],
 )
 def test_a_bad_bound_in_the_environment_is_an_error_naming_the_variable(
