@@ -36,6 +36,7 @@ import hmac
 import http
 import json
 import logging
+import math
 import os
 import socket
 import time
@@ -89,6 +90,8 @@ about 1,000 times, so a slice yields at most about 1 MiB before the receive
 queue can pause reading."""
 _FD_RESERVE = 64
 """Open files kept free for logs, the listening sockets and log shipping."""
+_ACCEPT_BATCH = 64
+"""Connections asyncio accepts in one go, before any of them can be counted."""
 
 
 class _QuietWebSockets(logging.Filter):
@@ -255,6 +258,20 @@ def _open_files_limit(needed: int) -> int | None:
     return None if soft == resource.RLIM_INFINITY else int(soft)
 
 
+def _deepen_backlog(sockets: Sequence[Any]) -> None:
+    """Let the kernel queue up to ``somaxconn`` connections on each listening socket.
+
+    asyncio's default backlog of 100 drops SYNs when a fleet of clients
+    reconnects at once; the accept loop still takes ``_ACCEPT_BATCH`` at a time.
+    """
+    for listening in sockets:
+        try:
+            with socket.socket(fileno=os.dup(listening.fileno())) as sock:
+                sock.listen(socket.SOMAXCONN)
+        except OSError:  # pragma: no cover - the kernel's default stays
+            pass
+
+
 def _open_files() -> int:
     try:
         return len(os.listdir("/proc/self/fd"))
@@ -293,7 +310,10 @@ class Server:
         self._admitted: set[ServerConnection] = set()
         # Connections in their opening handshake, oldest first.
         self._handshaking: dict[_Connection, None] = {}
-        self._handshake_limit = settings.max_handshakes
+        # Open files left for connections once the server is listening.
+        self._fd_room: float = math.inf
+        self._shed = 0
+        self._shed_logged = -math.inf
         self._loop_errors: Callable[..., Any] | None = None
         self._workers = WorkerThreads(settings.worker_threads)
         self._draining = False
@@ -363,14 +383,14 @@ class Server:
             "write_limit": settings.max_unsent_bytes,
             "create_connection": functools.partial(_Connection, owner=self),
             "logger": _websockets_logger,
-            # asyncio's default backlog of 100 drops SYNs when a fleet of
-            # clients reconnects at once; the kernel caps this at somaxconn.
-            "backlog": socket.SOMAXCONN,
+            # asyncio accepts up to ``backlog`` connections in a row before
+            # any is counted, and keeps trying after running out of files;
+            # the kernel's queue is deepened after start (see _deepen_backlog).
+            "backlog": _ACCEPT_BATCH,
         }
         limit = _open_files_limit(settings.max_connections + settings.max_handshakes + _FD_RESERVE)
         if limit is not None:
-            room = limit - _open_files() - _FD_RESERVE
-            self._handshake_limit = max(1, min(settings.max_handshakes, room))
+            self._fd_room = limit - _open_files() - _FD_RESERVE - _ACCEPT_BATCH
         self._quiet_accept_errors()
         if settings.host is None or settings.host == "":
             self._server = await serve(
@@ -378,6 +398,7 @@ class Server:
             )
         else:
             self._server = await serve(self._handle, settings.host, settings.port, **options)
+        _deepen_backlog(self._server.sockets)
         log_startup(self)
 
     async def serve_forever(self) -> None:
@@ -475,13 +496,19 @@ class Server:
         loop = asyncio.get_running_loop()
         previous = loop.get_exception_handler()
         self._loop_errors = previous
+        failed = [0, -math.inf]  # failures not yet logged, when the last line was
 
         def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
             if str(context.get("message", "")).startswith("socket.accept() out of"):
-                logger.warning(
-                    "cannot accept connections: %s; retrying in a second",
-                    context.get("exception"),
-                )
+                # asyncio retries each queued connection in a row: one line a second.
+                failed[0] += 1
+                if loop.time() - failed[1] >= 1.0:
+                    logger.warning(
+                        "cannot accept %d connections: %s; retrying in a second",
+                        failed[0],
+                        context.get("exception"),
+                    )
+                    failed[0], failed[1] = 0, loop.time()
             elif previous is not None:
                 previous(loop, context)
             else:
@@ -496,19 +523,24 @@ class Server:
         # oldest is dropped, as nginx does against slowloris, so that new
         # clients always find a file to be accepted with.
         handshaking = self._handshaking
-        limit = self._handshake_limit
-        if len(handshaking) >= limit:
-            shed = 0
-            while len(handshaking) >= limit:
-                oldest = next(iter(handshaking))
-                del handshaking[oldest]
-                oldest.transport.abort()
-                shed += 1
-            logger.warning(
-                "dropped %d unfinished handshakes: %d pending (max_handshakes or open files)",
-                shed,
-                limit,
-            )
+        limit = max(1, min(self.settings.max_handshakes, self._fd_room - len(self._connections)))
+        while len(handshaking) >= limit:
+            oldest = next(iter(handshaking))
+            del handshaking[oldest]
+            oldest.transport.abort()
+            self._shed += 1
+        if self._shed:
+            # A flood sheds thousands: one line a second says enough.
+            now = time.monotonic()
+            if now - self._shed_logged >= 1.0:
+                logger.warning(
+                    "dropped %d unfinished handshakes: %d pending at most"
+                    " (max_handshakes, or what the open-files limit leaves)",
+                    self._shed,
+                    limit,
+                )
+                self._shed = 0
+                self._shed_logged = now
         handshaking[connection] = None
 
     def _tcp_closed(self, connection: _Connection) -> None:
