@@ -84,6 +84,8 @@ CLOSE_MESSAGE_TOO_BIG = 1009
 
 _BATCH_SLICE = 100
 """Batch entries handled before other connections get a turn (about a millisecond)."""
+_UNSTARTED = 16
+"""Calls started by requests read in a row before the read loop lets them run."""
 _INFLATE_SLICE = 1024
 """Bytes of a compressed stream inflated at a time: deflate expands at most
 about 1,000 times, so a slice yields at most about 1 MiB before the receive
@@ -157,6 +159,7 @@ class _Connection(ServerConnection):
         super().__init__(*args, **kwargs)
         self.owner = owner
         self.keepalive_failed = False
+        self.calls_begun = 0
         self.sending = asyncio.Lock()
         self._held = bytearray()
 
@@ -695,6 +698,7 @@ class Server:
         # Each running call's task; a finished task removes itself.
         tasks: dict[asyncio.Task[None], ToolCall] = {}
         self._connections[connection] = tasks
+        launched = 0
         try:
             async for message in connection:
                 if not isinstance(message, str):
@@ -703,16 +707,18 @@ class Server:
                 protocol.receive_text(message)
                 del message
                 while True:
-                    started_calls = self._start_calls(connection, protocol, tasks)
+                    launched += self._start_calls(connection, protocol, tasks)
                     frames = protocol.data_to_send()
                     if frames:
                         async with connection.sending:
                             for frame in frames:
                                 await connection.send(frame)
                         del frames
-                    if started_calls or protocol.more_to_process:
-                        # Let the calls run and other connections have a turn
-                        # before the next slice or message is read.
+                    if launched - connection.calls_begun >= _UNSTARTED or protocol.more_to_process:
+                        # Requests read in a row have started calls that have
+                        # not run yet: let them run (and their replies count
+                        # against the budget), and other connections have a
+                        # turn, before the next slice or message is read.
                         await asyncio.sleep(0)
                     if not protocol.more_to_process:
                         break
@@ -749,7 +755,7 @@ class Server:
         connection: _Connection,
         protocol: ServerProtocol,
         tasks: dict[asyncio.Task[None], ToolCall],
-    ) -> bool:
+    ) -> int:
         calls = protocol.calls_to_run()
         for call in calls:
             task = asyncio.create_task(self._run(connection, protocol, call))
@@ -759,9 +765,10 @@ class Server:
             for task, running in tasks.items():  # rare: a linear search will do
                 if running is call:
                     task.cancel()
-        return bool(calls)
+        return len(calls)
 
     async def _run(self, connection: _Connection, protocol: ServerProtocol, call: ToolCall) -> None:
+        connection.calls_begun += 1
         tool = call.tool
         logging_calls = logger.isEnabledFor(logging.INFO)
         started = time.perf_counter() if logging_calls else 0.0
