@@ -158,7 +158,6 @@ class _Connection(ServerConnection):
     def __init__(self, *args: Any, owner: Server, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.owner = owner
-        self.keepalive_failed = False
         self.calls_begun = 0
         self.sending = asyncio.Lock()
         self._held = bytearray()
@@ -191,8 +190,6 @@ class _Connection(ServerConnection):
             chunk = bytes(self._held[:_INFLATE_SLICE])
             del self._held[:_INFLATE_SLICE]
             super().data_received(chunk)
-        if self._held and not self.recv_messages.paused:  # pragma: no cover
-            self.transport.pause_reading()
 
     async def room_to_send(self, budget: int) -> None:
         """Wait until the replies waiting to be written fit in ``budget`` bytes.
@@ -226,7 +223,6 @@ class _Connection(ServerConnection):
                 # is dropped now, and with it the connection's calls.
                 if self.debug:
                     self.logger.debug("- timed out waiting for keepalive pong")
-                self.keepalive_failed = True
                 self.protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
                 self.send_data()
                 self.transport.abort()
