@@ -228,7 +228,9 @@ def startup_lines(server: Server) -> list[str]:
         f"limits: max message {_size(settings.max_message_size)}, "
         f"{settings.max_connections} connections, "
         f"{settings.max_in_flight} calls in flight per connection, tool timeout {timeout}, "
-        f"shutdown grace {settings.shutdown_grace:g} s"
+        f"shutdown grace {settings.shutdown_grace:g} s, "
+        f"batches of {settings.max_batch}, {_size(settings.max_unsent_bytes)} of unsent replies, "
+        f"compression {settings.compression}"
     )
     if settings.godot_url is None:
         lines.append("log shipping to Godot: off (GODOT_URL unset)")
