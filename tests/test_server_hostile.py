@@ -518,4 +518,18 @@ def test_zlib_inflates_a_page_of_spaces_about_a_thousand_times() -> None:
     deflate = zlib.compressobj(wbits=-15)
     page = deflate.compress(b" " * MiB) + deflate.flush()
     assert MiB / len(page) < 1100
-    assert socket.SOMAXCONN > 0
+
+
+async def test_the_kernel_queues_a_burst_of_connections_beyond_one_accept_batch() -> None:
+    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+        # Blocking connects from the loop's own thread: nothing is accepted
+        # meanwhile, so each waits in the kernel's queue, which must hold
+        # more than the 64 connections asyncio accepts at a time.
+        burst = [
+            socket.create_connection(("127.0.0.1", server.port), timeout=3) for _ in range(200)
+        ]
+        for sock in burst:
+            sock.close()
+        async with connect(server.url) as ws:
+            await ws.send(json.dumps(request(1, "ping")))
+            assert (await reply_to(ws, 1))["result"] == {}
