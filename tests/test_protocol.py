@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import iccm_network.outcomes
+import iccm_network.protocol as protocol_module
 from iccm_network import App, ToolError
 from iccm_network.protocol import (
     Cancelled,
@@ -78,12 +81,24 @@ def make_app() -> App:
     return app
 
 
-def make_protocol(*, max_in_flight: int = 256, page_size: int | None = None) -> ServerProtocol:
+def make_protocol(
+    *,
+    max_in_flight: int = 256,
+    page_size: int | None = None,
+    max_batch: int = 1000,
+    batch_slice: int | None = None,
+) -> ServerProtocol:
     app = make_app()
     info = ServerInfo(
         name=app.name, version=app.version, instructions=app.instructions, page_size=page_size
     )
-    return ServerProtocol(RouteTable(app.tools), info, max_in_flight=max_in_flight)
+    return ServerProtocol(
+        RouteTable(app.tools),
+        info,
+        max_in_flight=max_in_flight,
+        max_batch=max_batch,
+        batch_slice=batch_slice,
+    )
 
 
 def run(call: ToolCall) -> Outcome:
@@ -593,3 +608,58 @@ def test_every_outcome_gets_a_reply_even_one_that_cannot_be_encoded(outcome: Out
     result = json.loads(frame)["result"]
     assert result["isError"] is True
     assert "correlation id" in result["content"][0]["text"]
+
+
+# -- batches in slices, outcomes ------------------------------------------------
+
+
+def test_a_batch_over_max_batch_is_refused_whole_naming_the_limit() -> None:
+    protocol = make_protocol(max_batch=3)
+    (reply,) = exchange(protocol, [request("ping", id=n) for n in range(4)])
+    assert reply["id"] is None
+    assert reply["error"]["code"] == -32600
+    assert "at most 3 messages (max_batch)" in reply["error"]["message"]
+    assert protocol.calls_to_run() == []
+
+
+def test_a_batch_is_handled_batch_slice_entries_at_a_time() -> None:
+    protocol = make_protocol(batch_slice=2)
+    protocol.receive_text(json.dumps([request("ping", id=n) for n in range(5)]))
+    slices = 1
+    while protocol.more_to_process:
+        assert protocol.data_to_send() == []
+        protocol.process_more()
+        slices += 1
+    (frame,) = protocol.data_to_send()
+    assert [reply["id"] for reply in json.loads(frame)] == list(range(5))
+    assert slices == 3
+
+
+def test_a_call_that_ends_before_its_batch_is_read_waits_for_the_rest() -> None:
+    protocol = make_protocol(batch_slice=1)
+    protocol.receive_text(json.dumps([call_request("slow", {}, id="c"), request("ping", id="p")]))
+    (call,) = protocol.calls_to_run()
+    protocol.complete(call, Returned("done"))
+    assert protocol.data_to_send() == []
+    protocol.process_more()
+    (frame,) = protocol.data_to_send()
+    assert sorted(reply["id"] for reply in json.loads(frame)) == ["c", "p"]
+
+
+@pytest.mark.parametrize("value", [ValueError("kept"), asyncio.CancelledError("kept")])
+def test_an_exception_object_returned_is_a_result_not_a_failure(value: BaseException) -> None:
+    protocol = make_protocol()
+    protocol.receive_text(json.dumps(call_request("slow", {})))
+    (call,) = protocol.calls_to_run()
+    protocol.complete(call, Returned(value))
+    (frame,) = protocol.data_to_send()
+    result = json.loads(frame)["result"]
+    assert result["isError"] is False
+    assert "kept" in result["content"][0]["text"]
+
+
+@pytest.mark.parametrize("module", [protocol_module, iccm_network.outcomes])
+def test_the_protocol_core_does_not_import_asyncio(module: Any) -> None:
+    source = Path(module.__file__).read_text()
+    assert "import asyncio" not in source
+    assert "from asyncio" not in source
