@@ -60,7 +60,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Collection, Coroutine
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Mapping
 from typing import Any, Final, TypeVar
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -68,7 +68,10 @@ from websockets.exceptions import InvalidURI, WebSocketException
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
-from iccm_network.connect import Endpoint, initialize
+from iccm_network.client_protocol import ClientProtocol, ClientProtocolError, Reply, Request
+from iccm_network.client_transport import WebSocketTransport
+from iccm_network.connect import Endpoint
+from iccm_network.handshake import initialize
 from iccm_network.logs import SHIPPER_HEADER, in_shipper_connection, redact_url
 
 __all__ = [
@@ -116,17 +119,6 @@ _STANDARD_ATTRIBUTES: Final = frozenset(logging.LogRecord("", 0, "", 0, "", (), 
 _Captured = tuple[float, int, str, str, "dict[str, Any] | None", "str | None"]
 """What ``emit()`` keeps of a record: created, levelno, logger name, message,
 ``extra=`` fields (with exception text), trace id."""
-
-_REQUEST_HEAD: Final = (
-    '{"jsonrpc":"2.0","method":"tools/call","params":{"name":'
-    + json.dumps(LOGGER_LOG)
-    + ',"arguments":'
-)
-"""Every ``logger_log`` request up to its arguments: the same for every entry,
-so only the arguments and the id are encoded per entry."""
-
-_encode: Final = json.JSONEncoder(separators=(",", ":"), default=str, check_circular=False).encode
-"""One encoder for every frame, rather than one made per ``json.dumps`` call."""
 
 _time_cache: tuple[int, str] = (-1, "")
 
@@ -529,7 +521,6 @@ class GodotShipper:
         self._rejected_reported = 0
         self._lost_reported = 0
         self._last_rejection = ""
-        self._next_id = 0
         self._ready = asyncio.Event()
         self._closing = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -628,15 +619,23 @@ class GodotShipper:
         )
         self._batching, self._batches_next = self._batches_next, True
         self._batches_proven = False
+        # Entries carry repr()s of odd values already; str() is the last resort.
+        protocol = ClientProtocol(
+            protocol_version=PROTOCOL_VERSION,
+            client_info={"name": f"{self.handler.component} log shipper", "version": "1"},
+            default=str,
+        )
         try:
-            await self._initialize(connection)
+            await initialize(
+                WebSocketTransport.wrap(self._endpoint, connection), protocol, self.reply_timeout
+            )
             self._connection = connection
             self.connections += 1
             self._attempt = 0  # a working connection restarts the backoff
             if not self._healthy:
                 logger.info("shipping logs to Godot at %s again", redact_url(self.url))
             self._healthy = True
-            await self._pump(connection)
+            await self._pump(connection, protocol)
         except BaseException:
             # A peer that stopped answering would only stall a closing handshake.
             connection.transport.abort()
@@ -653,7 +652,10 @@ class GodotShipper:
                 f"timed out (connect limit {self.connect_timeout:g} s, "
                 f"reply limit {self.reply_timeout:g} s)"
             )
-        expected = isinstance(exc, (OSError, asyncio.TimeoutError, WebSocketException, _Unusable))
+        expected = isinstance(
+            exc,
+            (OSError, asyncio.TimeoutError, WebSocketException, _Unusable, ClientProtocolError),
+        )
         if self._healthy:
             logger.warning(
                 "cannot ship logs to Godot at %s: %s; retrying with backoff, "
@@ -693,16 +695,24 @@ class GodotShipper:
             await _within(timeout, self._ready.wait())
 
     async def _replies(
-        self, connection: ClientConnection, ids: range, *, batch: bool = False
-    ) -> dict[int, Any]:
+        self,
+        connection: ClientConnection,
+        protocol: ClientProtocol,
+        ids: range,
+        *,
+        batch: bool = False,
+    ) -> dict[int, Reply]:
         """Read until every id in ``ids`` is answered; run it under a deadline.
+
+        The messages are decoded here, a stretch at a time, and each reply
+        handed to ``protocol`` to match it to its request.
 
         Raises:
             _NoBatches: ``batch`` is true and Godot answered with a single
                 error that is no reply to any of ``ids`` (a batch it could
                 not read).
         """
-        answers: dict[int, Any] = {}
+        answers: dict[int, Reply] = {}
         while len(answers) < len(ids):
             if answers:
                 await asyncio.sleep(0)  # recv() need not wait: let requests in between
@@ -720,24 +730,16 @@ class GodotShipper:
                 and message.get("id") not in ids
             ):
                 raise _NoBatches(_clip(json.dumps(message.get("error"), default=str), 300))
-            for reply in message if isinstance(message, list) else [message]:
+            for item in message if isinstance(message, list) else [message]:
                 await stretch.check()
-                request_id = reply.get("id") if isinstance(reply, dict) else None
-                if isinstance(request_id, int) and request_id in ids:
-                    answers[request_id] = reply
+                event = protocol.receive_message(item)
+                if isinstance(event, Reply) and event.request.id in ids:
+                    answers[event.request.id] = event
+            for text in protocol.data_to_send():  # answers to Godot's own pings
+                await connection.send(text)
         return answers
 
-    async def _initialize(self, connection: ClientConnection) -> None:
-        client_info = {"name": f"{self.handler.component} log shipper", "version": "1"}
-        await initialize(
-            connection,
-            self._endpoint,
-            self.reply_timeout,
-            protocol_version=PROTOCOL_VERSION,
-            client_info=client_info,
-        )
-
-    async def _pump(self, connection: ClientConnection) -> None:
+    async def _pump(self, connection: ClientConnection, protocol: ClientProtocol) -> None:
         # Idle, notice Godot going away now rather than with the next entry.
         closed = asyncio.ensure_future(connection.wait_closed())
         closed.add_done_callback(lambda _: self._ready.set())
@@ -757,7 +759,7 @@ class GodotShipper:
                             await asyncio.sleep(0)  # those logged by callbacks already due
                     if closed.done():
                         break  # keep the entries queued for the next connection
-                    await self._ship(connection, *await self._requests())
+                    await self._ship(connection, protocol, await self._requests(protocol))
                     continue
                 if self._closing.is_set():
                     return
@@ -768,17 +770,13 @@ class GodotShipper:
         finally:
             closed.cancel()
 
-    async def _requests(self) -> tuple[range, list[str]]:
-        """Take up to a window of entries as encoded ``logger_log`` requests.
+    async def _requests(self, protocol: ClientProtocol) -> list[Request]:
+        """Take up to a window of entries as prepared ``logger_log`` requests.
 
         Entries are built and encoded in short stretches, yielding to the
         event loop in between, so that no request waits behind a whole window.
-
-        Returns:
-            The requests' ids and the requests.
         """
-        first = self._next_id + 1
-        requests: list[str] = []
+        requests: list[Request] = []
         taken_in_all = size = 0
         stretch = _Stretch()
         try:
@@ -789,15 +787,19 @@ class GodotShipper:
                     break
                 taken_in_all += len(taken)
                 for entry in taken:
-                    self._next_id += 1
-                    requests.append(f'{_REQUEST_HEAD}{_encode(entry)}}},"id":{self._next_id}}}')
-                    size += len(requests[-1])
+                    request = protocol.prepare(
+                        "tools/call", {"name": LOGGER_LOG, "arguments": entry}
+                    )
+                    requests.append(request)
+                    size += len(request.text)
         except BaseException:
             self.lost += taken_in_all  # taken from the queue, never sent
             raise
-        return range(first, self._next_id + 1), requests
+        return requests
 
-    async def _ship(self, connection: ClientConnection, ids: range, requests: list[str]) -> None:
+    async def _ship(
+        self, connection: ClientConnection, protocol: ClientProtocol, requests: list[Request]
+    ) -> None:
         """Send ``requests`` and read their replies, all within one reply timeout.
 
         Several requests go as one batch message unless this connection has
@@ -809,19 +811,23 @@ class GodotShipper:
         batches again on the connection after it.
         """
         batched = self._batching and len(requests) > 1
+        ids = range(requests[0].id, requests[-1].id + 1)
 
-        async def exchange() -> dict[int, Any]:
+        async def exchange() -> dict[int, Reply]:
             if batched:
-                batch = f"[{','.join(requests)}]"
+                protocol.send_batch(requests)
+                (batch,) = protocol.data_to_send()
                 await connection.send(batch if len(batch) <= _FRAGMENT else _fragments(batch))
-                return await self._replies(connection, ids, batch=True)
+                return await self._replies(connection, protocol, ids, batch=True)
             for request in requests:
                 if request is not requests[0]:
                     # A send rarely waits, so a whole window would go out in one
                     # go: let requests in between entries.
                     await asyncio.sleep(0)
-                await connection.send(request)
-            return await self._replies(connection, ids)
+                protocol.send(request)
+                for text in protocol.data_to_send():
+                    await connection.send(text)
+            return await self._replies(connection, protocol, ids)
 
         try:
             replies = await _within(self.reply_timeout, exchange())
@@ -832,7 +838,7 @@ class GodotShipper:
                 redact_url(self.url),
                 exc,
             )
-            await self._ship(connection, ids, requests)
+            await self._ship(connection, protocol, requests)
             return
         except BaseException:
             if batched and not self._batches_proven:
@@ -847,9 +853,9 @@ class GodotShipper:
             await stretch.check()
             # Popped, each reply is freed here, a stretch at a time: freeing a
             # whole batch's replies at once is a stretch of its own.
-            self._count(replies.popitem()[1])
+            self._count(replies.popitem()[1].message)
 
-    def _count(self, reply: dict[str, Any]) -> None:
+    def _count(self, reply: Mapping[str, Any]) -> None:
         result = reply.get("result")
         if isinstance(result, dict) and not result.get("isError"):
             self.delivered += 1

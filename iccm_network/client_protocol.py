@@ -1,0 +1,635 @@
+"""The client's JSON-RPC core: requests out, replies and notifications in, no I/O.
+
+``ClientProtocol`` is to every client what ``ServerProtocol`` is to the
+server: it allocates ids, encodes requests (one by one or as a batch),
+queues what is to be sent, matches replies to their requests, routes
+``notifications/progress`` to the request they are about, answers the
+server's own requests (``ping``), keeps each request's deadline as data and
+turns errors into the typed exceptions. It never reads, writes or sleeps:
+``MCPClient``, the Godot shipper, ``doctor`` and the in-memory connection
+drive it, each with its own transport::
+
+    protocol = ClientProtocol()
+    request = protocol.initialize()
+    transport.send(*protocol.data_to_send())
+    for event in protocol.receive_text(transport.receive()):
+        ...                                     # Reply, Progress, Notification, Stray
+
+``decode_result`` is the result shaping rule of SPEC 8: ``structuredContent``,
+else the text parsed as JSON, else the text.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from iccm_network.errors import MCPError, ToolError, error_class_for_code
+from iccm_network.versions import (
+    LATEST_HANDSHAKE_VERSION,
+    META_CLIENT_CAPABILITIES,
+    META_CLIENT_INFO,
+    META_PROTOCOL_VERSION,
+    MODERN_VERSIONS,
+)
+
+__all__ = [
+    "ClientProtocol",
+    "ClientProtocolError",
+    "Event",
+    "Notification",
+    "Progress",
+    "Reply",
+    "Request",
+    "Stray",
+    "decode_result",
+    "error_from",
+]
+
+ERROR_DATA_META_KEY: Final = "iccm-network/errorData"
+"""Where an iccm-network server puts a ``ToolError``'s ``data`` (the result's ``_meta``).
+
+Repeated from ``iccm_network.results`` so that the client imports no server module.
+"""
+
+_encode: Final = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+"""One encoder for every request, rather than one made per ``json.dumps`` call."""
+
+_INITIALIZED: Final = '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+
+
+class ClientProtocolError(Exception):
+    """The peer sent something that is not JSON-RPC a client can read.
+
+    Args:
+        what: What arrived, in plain words, such as ``"text that is not JSON: '...'"``.
+    """
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+@dataclass(slots=True, eq=False)
+class Request:
+    """A request sent (or about to be) and not yet answered.
+
+    Args:
+        id: Its JSON-RPC id.
+        method: Its method.
+        text: Its encoded form, as sent.
+        deadline: When it expires, on the caller's clock; ``None`` never.
+        progress: Whether it asked for ``notifications/progress``.
+        name: The tool's name, for ``tools/call`` (for messages).
+    """
+
+    id: int
+    method: str
+    text: str = field(repr=False)
+    deadline: float | None = None
+    progress: bool = False
+    name: str | None = None
+
+    @property
+    def what(self) -> str:
+        """The request in words for messages: ``tools/call 'add'`` or the method."""
+        return self.method if self.name is None else f"{self.method} {self.name!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The answer to one of our requests.
+
+    Args:
+        request: The request it answers.
+        message: The reply as received (``result`` or ``error``).
+    """
+
+    request: Request
+    message: Mapping[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        """Whether the reply carries a ``result`` rather than an ``error``."""
+        return "error" not in self.message
+
+    def result(self) -> Any:
+        """The reply's ``result``.
+
+        Raises:
+            MCPError: The reply is a JSON-RPC error (a subclass per code).
+        """
+        if "error" in self.message:
+            raise error_from(self.message["error"])
+        return self.message.get("result")
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A ``notifications/progress`` about one of our requests.
+
+    Args:
+        request: The request it is about.
+        progress: Work done so far.
+        total: Work in all, if known.
+        message: A message, if any.
+    """
+
+    request: Request
+    progress: float
+    total: float | None
+    message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A notification from the server that is about no request of ours.
+
+    Args:
+        method: Its method.
+        params: Its params (``{}`` when it has none).
+    """
+
+    method: str
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Stray:
+    """A reply to no request we are waiting for (an unknown id, a batch refused whole).
+
+    Args:
+        message: The message as received.
+    """
+
+    message: Any
+
+
+Event = Reply | Progress | Notification | Stray
+
+
+class ClientProtocol:
+    """One client connection's JSON-RPC state, with no I/O.
+
+    Args:
+        protocol_version: The MCP revision spoken. A stateless revision
+            (2026-07-28) needs no ``initialize``; every request then carries
+            the ``_meta`` envelope instead.
+        client_info: ``clientInfo`` (``name``, ``version``).
+        first_id: The first request id.
+        default: Called for a value JSON cannot encode (``json.dumps``'
+            ``default``); by default such a value raises ``TypeError``.
+    """
+
+    def __init__(
+        self,
+        *,
+        protocol_version: str = LATEST_HANDSHAKE_VERSION,
+        client_info: Mapping[str, Any] | None = None,
+        first_id: int = 1,
+        default: Callable[[Any], Any] | None = None,
+    ) -> None:
+        self._encode = (
+            _encode
+            if default is None
+            else json.JSONEncoder(
+                separators=(",", ":"), default=default, check_circular=False
+            ).encode
+        )
+        self.protocol_version = protocol_version
+        self.client_info = dict(client_info or {"name": "iccm-network", "version": "0"})
+        self._ids = itertools.count(first_id)
+        self._pending: dict[int, Request] = {}
+        self._writes: list[str] = []
+        self._envelope: dict[str, Any] | None = (
+            {
+                META_PROTOCOL_VERSION: protocol_version,
+                META_CLIENT_CAPABILITIES: {},
+                META_CLIENT_INFO: self.client_info,
+            }
+            if protocol_version in MODERN_VERSIONS
+            else None
+        )
+
+    @property
+    def needs_initialize(self) -> bool:
+        """Whether the revision spoken starts with the ``initialize`` handshake."""
+        return self._envelope is None
+
+    @property
+    def pending(self) -> Sequence[Request]:
+        """The requests awaiting a reply, oldest first."""
+        return list(self._pending.values())
+
+    # -- requests out --------------------------------------------------------
+
+    def prepare(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | None = None,
+        progress: bool = False,
+    ) -> Request:
+        """Allocate an id and encode a request, awaiting its reply, without queueing it.
+
+        Queue it with ``send`` or, together with others, ``send_batch``.
+
+        Args:
+            method: The method, such as ``"tools/list"``.
+            params: Its params.
+            deadline: When it expires, on the caller's clock (see ``expired``).
+            progress: Ask for ``notifications/progress`` (a ``progressToken``).
+        """
+        request_id = next(self._ids)
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if progress or (self._envelope is not None and method != "initialize"):
+            body = dict(params or {})
+            meta: dict[str, Any] = {}
+            if self._envelope is not None and method != "initialize":
+                meta.update(self._envelope)
+            meta.update(body.get("_meta") or {})
+            if progress:
+                meta["progressToken"] = request_id
+            body["_meta"] = meta
+            message["params"] = body
+        elif params is not None:
+            message["params"] = params  # encoded at once: no copy needed
+        name = params.get("name") if method == "tools/call" and params is not None else None
+        request = Request(
+            request_id,
+            method,
+            self._encode(message),
+            deadline,
+            progress,
+            name if isinstance(name, str) else None,
+        )
+        self._pending[request_id] = request
+        return request
+
+    def send(self, request: Request) -> None:
+        """Queue a prepared request as a message of its own.
+
+        Args:
+            request: What ``prepare`` returned.
+        """
+        self._writes.append(request.text)
+
+    def send_batch(self, requests: Sequence[Request]) -> None:
+        """Queue prepared requests as one JSON-RPC batch message (one alone goes as is).
+
+        Args:
+            requests: What ``prepare`` returned, in order.
+        """
+        if len(requests) == 1:
+            self._writes.append(requests[0].text)
+        elif requests:
+            self._writes.append(f"[{','.join(request.text for request in requests)}]")
+
+    def request(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | None = None,
+        progress: bool = False,
+    ) -> Request:
+        """Prepare a request and queue it.
+
+        Args:
+            method: The method, such as ``"tools/list"``.
+            params: Its params.
+            deadline: When it expires, on the caller's clock (see ``expired``).
+            progress: Ask for ``notifications/progress`` (a ``progressToken``).
+        """
+        request = self.prepare(method, params, deadline=deadline, progress=progress)
+        self._writes.append(request.text)
+        return request
+
+    def initialize(self, *, deadline: float | None = None) -> Request:
+        """Queue MCP's ``initialize`` request.
+
+        Args:
+            deadline: When it expires, on the caller's clock.
+        """
+        return self.request("initialize", self.initialize_params(), deadline=deadline)
+
+    def initialize_params(self) -> dict[str, Any]:
+        """The params of ``initialize``: the revision offered, capabilities, ``clientInfo``."""
+        return {
+            "protocolVersion": self.protocol_version,
+            "capabilities": {},
+            "clientInfo": self.client_info,
+        }
+
+    def initialized(self) -> None:
+        """Queue ``notifications/initialized``, which ends the handshake."""
+        self._writes.append(_INITIALIZED)
+
+    def call_tool(
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | None = None,
+        progress: bool = False,
+    ) -> Request:
+        """Queue a ``tools/call`` request.
+
+        Args:
+            name: The tool's name.
+            arguments: Its arguments.
+            deadline: When it expires, on the caller's clock.
+            progress: Ask for ``notifications/progress``.
+        """
+        params = {"name": name, "arguments": dict(arguments or {})}
+        return self.request("tools/call", params, deadline=deadline, progress=progress)
+
+    def list_tools(self, cursor: Any = None, *, deadline: float | None = None) -> Request:
+        """Queue a ``tools/list`` request for one page.
+
+        Args:
+            cursor: The ``nextCursor`` of the previous page, if any.
+            deadline: When it expires, on the caller's clock.
+        """
+        return self.request(
+            "tools/list", {} if cursor is None else {"cursor": cursor}, deadline=deadline
+        )
+
+    def ping(self, *, deadline: float | None = None) -> Request:
+        """Queue a ``ping`` request.
+
+        Args:
+            deadline: When it expires, on the caller's clock.
+        """
+        return self.request("ping", deadline=deadline)
+
+    def notify(self, method: str, params: Mapping[str, Any] | None = None) -> None:
+        """Queue a notification.
+
+        Args:
+            method: The method, such as ``"notifications/initialized"``.
+            params: Its params.
+        """
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = dict(params)
+        self._writes.append(self._encode(message))
+
+    def cancel(self, request: Request, reason: str, *, notify: bool = True) -> None:
+        """Stop waiting for ``request``; tell the server with ``notifications/cancelled``.
+
+        Args:
+            request: A request awaiting its reply.
+            reason: Why, for the server's log.
+            notify: Queue ``notifications/cancelled`` (not when the connection is gone).
+        """
+        if self._pending.pop(request.id, None) is not None and notify:
+            self.notify("notifications/cancelled", {"requestId": request.id, "reason": reason})
+
+    def expired(self, now: float) -> list[Request]:
+        """The requests whose deadline is ``now`` or earlier; each is cancelled.
+
+        Args:
+            now: The time on the clock the deadlines were given on.
+        """
+        late = [r for r in self._pending.values() if r.deadline is not None and r.deadline <= now]
+        for request in late:
+            self.cancel(request, f"no reply within its deadline ({request.what})")
+        return late
+
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of a request awaiting its reply, if any."""
+        deadlines = [r.deadline for r in self._pending.values() if r.deadline is not None]
+        return min(deadlines, default=None)
+
+    def abandon(self) -> list[Request]:
+        """Forget every request awaiting a reply (the connection is gone); return them."""
+        pending = list(self._pending.values())
+        self._pending.clear()
+        return pending
+
+    def data_to_send(self) -> list[str]:
+        """The messages queued since the last call, in order; the queue is emptied."""
+        writes, self._writes = self._writes, []
+        return writes
+
+    # -- messages in ---------------------------------------------------------
+
+    def receive_text(self, text: str | bytes) -> list[Event]:
+        """Read one message (a single message or a batch) from the server.
+
+        Args:
+            text: The message's text.
+
+        Raises:
+            ClientProtocolError: The text is not JSON-RPC 2.0.
+        """
+        if not isinstance(text, str):
+            raise ClientProtocolError(f"a binary frame {excerpt(text)}")
+        try:
+            message = json.loads(text)
+        except (ValueError, RecursionError):
+            raise ClientProtocolError(f"text that is not JSON: {excerpt(text)}") from None
+        if isinstance(message, list):
+            if not message:
+                raise ClientProtocolError("an empty batch")
+            return [self.receive_message(item) for item in message]
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+            raise ClientProtocolError(f"JSON that is not JSON-RPC 2.0: {excerpt(text)}")
+        return [self.receive_message(message)]
+
+    def receive_message(self, message: Any) -> Event:
+        """Read one decoded message (for callers that decode batches themselves).
+
+        A request from the server is answered (``ping``) or refused, and the
+        answer queued; it then reads as a ``Notification`` of its method.
+
+        Args:
+            message: One JSON-RPC message, decoded.
+
+        Raises:
+            ClientProtocolError: The message repeats one of our requests (an
+                echo server).
+        """
+        if not isinstance(message, dict):
+            return Stray(message)
+        method = message.get("method")
+        if isinstance(method, str):
+            return self._server_message(message, method)
+        request_id = message.get("id")
+        if not ("result" in message or "error" in message) or not isinstance(request_id, int):
+            return Stray(message)
+        request = self._pending.pop(request_id, None)
+        if request is None:
+            return Stray(message)
+        return Reply(request, message)
+
+    def _server_message(self, message: Mapping[str, Any], method: str) -> Event:
+        raw = message.get("params")
+        params: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
+        if "id" in message:
+            request_id = message["id"]
+            ours = self._pending.get(request_id) if isinstance(request_id, int) else None
+            if ours is not None and ours.method == method:
+                raise ClientProtocolError("the request itself (an echo server?)")
+            reply: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id}
+            if method == "ping":
+                reply["result"] = {}
+            else:
+                reply["error"] = {"code": -32601, "message": f"Method not found: {method}"}
+            self._writes.append(_encode(reply))
+            return Notification(method, params)
+        if method == "notifications/progress":
+            token = params.get("progressToken")
+            request = self._pending.get(token) if isinstance(token, int) else None
+            if request is not None and request.progress:
+                progress = params.get("progress", 0)
+                total = params.get("total")
+                text = params.get("message")
+                return Progress(
+                    request,
+                    progress if isinstance(progress, int | float) else 0,
+                    total if isinstance(total, int | float) else None,
+                    text if isinstance(text, str) else None,
+                )
+        return Notification(method, params)
+
+
+# -- errors and results --------------------------------------------------------
+
+
+def excerpt(text: str | bytes, limit: int = 80) -> str:
+    """``repr`` of the first ``limit`` characters of ``text``, for messages.
+
+    Args:
+        text: What arrived.
+        limit: Characters shown.
+    """
+    shown = text if isinstance(text, str) else text.decode("utf-8", "replace")
+    return repr(shown if len(shown) <= limit else shown[:limit] + "...")
+
+
+def error_from(error: Any) -> MCPError:
+    """The ``MCPError`` (a subclass per code) for a JSON-RPC ``error`` member.
+
+    Args:
+        error: The ``error`` member of a reply.
+    """
+    if not isinstance(error, dict) or not isinstance(error.get("code"), int):
+        return MCPError(f"malformed JSON-RPC error: {error!r}")
+    code = error["code"]
+    message = str(error.get("message", ""))
+    return error_class_for_code(code)(message, data=error.get("data"), code=code)
+
+
+def _text_of(content: Any) -> list[str]:
+    if not isinstance(content, list):
+        return []
+    return [
+        item["text"]
+        for item in content
+        if isinstance(item, dict)
+        and item.get("type") == "text"
+        and isinstance(item.get("text"), str)
+    ]
+
+
+def _carries(text: str, value: Any) -> bool:
+    if text == value:
+        return True
+    try:
+        return bool(json.loads(text) == value)
+    except ValueError:
+        return False
+
+
+def decode_result(result: Mapping[str, Any]) -> Any:
+    """The value of a ``tools/call`` result, or ``ToolError`` for ``isError``.
+
+    ``structuredContent`` when present, else the text parsed as JSON when it
+    is JSON, else the text. A lone text item is decoded; other content (several
+    items, images) is returned as the list of content items.
+
+    ``structuredContent`` of the form ``{"result": value}`` is unwrapped when
+    the text content carries ``value`` itself: that is how a server (iccm-network
+    among them) wraps a non-object return value to match its ``outputSchema``,
+    and unwrapping gives the same value whichever protocol revision was
+    negotiated. A tool that really returns ``{"result": ...}`` has that object
+    as its text, so it is returned whole.
+
+    Args:
+        result: A ``tools/call`` result.
+
+    Raises:
+        ToolError: ``isError`` is true; its message is the text and its
+            ``data`` the ``_meta["iccm-network/errorData"]`` the server sent.
+    """
+    texts = _text_of(result.get("content"))
+    if result.get("isError"):
+        meta = result.get("_meta")
+        data = meta.get(ERROR_DATA_META_KEY) if isinstance(meta, dict) else None
+        raise ToolError("\n".join(texts) or "the tool failed without a message", data=data)
+    if "structuredContent" in result:
+        structured = result["structuredContent"]
+        if (
+            isinstance(structured, dict)
+            and structured.keys() == {"result"}
+            and len(texts) == 1
+            and _carries(texts[0], structured["result"])
+            and not _carries(texts[0], structured)
+        ):
+            return structured["result"]
+        return structured
+    content = result.get("content")
+    if isinstance(content, list) and len(content) == 1 and len(texts) == 1:
+        try:
+            return json.loads(texts[0])
+        except ValueError:
+            return texts[0]
+    if not content:
+        return None
+    return content
+
+
+def tool_result(reply: Reply) -> Any:
+    """The decoded value of a ``tools/call`` reply (see ``decode_result``).
+
+    Args:
+        reply: The reply to a ``tools/call`` request.
+
+    Raises:
+        MCPError: A JSON-RPC error, or a result that is not an object.
+        ToolError: The tool failed (``isError``).
+    """
+    result = reply.result()
+    if not isinstance(result, dict):
+        raise MCPError(f"{reply.request.what} returned a result that is not an object")
+    return decode_result(result)
+
+
+def tool_list_page(reply: Reply) -> tuple[list[dict[str, Any]], Any]:
+    """The tools of one ``tools/list`` page and its ``nextCursor`` (``None`` on the last).
+
+    Args:
+        reply: The reply to a ``tools/list`` request.
+
+    Raises:
+        MCPError: A JSON-RPC error, or a page that is not a tool list.
+    """
+    page = reply.result()
+    if not isinstance(page, dict) or not isinstance(page.get("tools"), list):
+        raise MCPError("tools/list returned a result without a tools array")
+    return page["tools"], page.get("nextCursor")
+
+
+def replies_to(events: Iterable[Event]) -> dict[int, Reply]:
+    """The replies among ``events``, by request id.
+
+    Args:
+        events: What ``receive_text`` or ``receive_message`` returned.
+    """
+    return {event.request.id: event for event in events if isinstance(event, Reply)}
