@@ -41,7 +41,7 @@ from iccm_network.handshake import flush, initialize
 from iccm_network.versions import LATEST_HANDSHAKE_VERSION
 
 if TYPE_CHECKING:
-    from iccm_network.app import App
+    from iccm_network.memory import InMemoryApp
 
 __all__ = ["MCPClient", "ProgressCallback", "decode_result"]
 
@@ -115,7 +115,7 @@ class MCPClient:
 
     def __init__(
         self,
-        target: str | App,
+        target: str | InMemoryApp,
         port: int | None = None,
         *,
         path: str | None = None,
@@ -138,7 +138,7 @@ class MCPClient:
         if retries < 0:
             raise ValueError(f"retries must not be negative, got {retries}")
         self.endpoint: Endpoint | None = None
-        self._app: App | None = None
+        self._app: InMemoryApp | None = None
         if isinstance(target, str):
             self.endpoint = Endpoint.parse(target, port, path)
         else:

@@ -28,8 +28,7 @@ from iccm_network.errors import MCPConnectionError
 from iccm_network.failures import closed_diagnosis
 
 if TYPE_CHECKING:
-    from iccm_network.app import App
-    from iccm_network.memory import MemoryServer
+    from iccm_network.memory import InMemoryApp, MemoryServer
 
 __all__ = ["ClientTransport", "MemoryTransport", "WebSocketTransport"]
 
@@ -209,7 +208,7 @@ class MemoryTransport:
         app: The app whose tools to call.
     """
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: InMemoryApp) -> None:
         self.app = app
         self._inbox: asyncio.Queue[str | None] = asyncio.Queue()
         self._server: MemoryServer | None = None

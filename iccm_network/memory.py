@@ -12,19 +12,40 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from iccm_network.calls import WorkerThreads, run_call
-from iccm_network.protocol import ServerProtocol, ToolCall
+from iccm_network.config import Settings
+from iccm_network.protocol import ServerInfo, ServerProtocol, ToolCall
 from iccm_network.routes import RouteTable, Tool
 
-if TYPE_CHECKING:
-    from iccm_network.app import App
-
-__all__ = ["MemoryServer"]
+__all__ = ["InMemoryApp", "MemoryServer"]
 
 _WORKERS: Final = WorkerThreads(8)
 """Sync tools called in memory run here, as on a server's worker threads."""
+
+
+class InMemoryApp(Protocol):
+    """What serving in memory needs of an app: ``iccm_network.App`` has it.
+
+    An interface rather than the class, so that the client side, which
+    accepts an app, does not import the module that defines ``App``.
+    """
+
+    @property
+    def name(self) -> str:
+        """The app's name."""
+
+    @property
+    def tools(self) -> Mapping[str, Tool]:
+        """Its tools by name."""
+
+    @property
+    def info(self) -> ServerInfo:
+        """What ``initialize`` says about it."""
+
+    def settings(self) -> Settings:
+        """Its settings (limits, the default tool timeout)."""
 
 
 class MemoryServer:
@@ -38,7 +59,7 @@ class MemoryServer:
 
     def __init__(
         self,
-        app: App,
+        app: InMemoryApp,
         write: Callable[[str], None],
         *,
         tools: Mapping[str, Tool] | None = None,

@@ -98,7 +98,9 @@ def test_a_reply_is_matched_to_its_request_once() -> None:
 
 def test_a_batch_of_requests_goes_as_one_message_and_its_replies_match_in_any_order() -> None:
     protocol = ClientProtocol()
-    requests = [protocol.prepare("tools/call", {"name": "log", "arguments": {"n": n}}) for n in range(3)]
+    requests = [
+        protocol.prepare("tools/call", {"name": "log", "arguments": {"n": n}}) for n in range(3)
+    ]
     protocol.send_batch(requests)
     (text,) = protocol.data_to_send()
     assert [item["id"] for item in json.loads(text)] == [1, 2, 3]
@@ -117,13 +119,15 @@ def test_progress_is_routed_to_the_request_that_asked_for_it() -> None:
     protocol = ClientProtocol()
     request = protocol.call_tool("count", {}, progress=True)
     other = protocol.call_tool("count", {})
-    note = {
-        "jsonrpc": "2.0",
-        "method": "notifications/progress",
-        "params": {"progressToken": request.id, "progress": 2, "total": 5, "message": "m"},
+    params: dict[str, Any] = {
+        "progressToken": request.id,
+        "progress": 2,
+        "total": 5,
+        "message": "m",
     }
+    note = {"jsonrpc": "2.0", "method": "notifications/progress", "params": params}
     assert protocol.receive_text(json.dumps(note)) == [Progress(request, 2, 5, "m")]
-    note["params"]["progressToken"] = other.id
+    params["progressToken"] = other.id
     (event,) = protocol.receive_text(json.dumps(note))
     assert isinstance(event, Notification) and event.method == "notifications/progress"
 
@@ -196,7 +200,9 @@ def test_errors_become_the_typed_exceptions_with_code_and_data() -> None:
     protocol = ClientProtocol()
     request = protocol.call_tool("add", {})
     error = {"code": -32602, "message": "bad", "data": {"errors": []}}
-    (event,) = protocol.receive_text(json.dumps({"jsonrpc": "2.0", "id": request.id, "error": error}))
+    (event,) = protocol.receive_text(
+        json.dumps({"jsonrpc": "2.0", "id": request.id, "error": error})
+    )
     assert isinstance(event, Reply) and not event.ok
     with pytest.raises(InvalidParams) as caught:
         event.result()
@@ -204,10 +210,12 @@ def test_errors_become_the_typed_exceptions_with_code_and_data() -> None:
     other = protocol.ping()
     unknown = {"jsonrpc": "2.0", "id": other.id, "error": {"code": -32601, "message": "no"}}
     (event,) = protocol.receive_text(json.dumps(unknown))
+    assert isinstance(event, Reply)
     with pytest.raises(MethodNotFound):
         event.result()
     odd = protocol.ping()
     (event,) = protocol.receive_text(json.dumps({"jsonrpc": "2.0", "id": odd.id, "error": "x"}))
+    assert isinstance(event, Reply)
     with pytest.raises(MCPError, match="malformed"):
         event.result()
 
@@ -276,7 +284,9 @@ def test_every_reply_reaches_its_request_however_batched_and_ordered(
     protocol = ClientProtocol()
     requests = [protocol.call_tool("t", {"n": n}) for n in range(count)]
     order = data.draw(st.permutations(requests))
-    cuts = sorted(data.draw(st.sets(st.integers(1, count - 1), max_size=count)) if count > 1 else [])
+    cuts = sorted(
+        data.draw(st.sets(st.integers(1, count - 1), max_size=count)) if count > 1 else []
+    )
     matched: dict[int, Any] = {}
     for start, end in zip([0, *cuts], [*cuts, count], strict=True):
         chunk = [reply(r.id, {"n": r.id}) for r in order[start:end]]
