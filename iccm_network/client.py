@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from iccm_network.client_events import tool_list_page, tool_result
 from iccm_network.client_protocol import (
     ClientProtocol,
     ClientProtocolError,
@@ -30,8 +31,6 @@ from iccm_network.client_protocol import (
     Reply,
     Stray,
     decode_result,
-    tool_list_page,
-    tool_result,
 )
 from iccm_network.client_transport import ClientTransport, MemoryTransport, WebSocketTransport
 from iccm_network.connect import Endpoint, describe_client, handshake_headers, remaining

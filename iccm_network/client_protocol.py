@@ -24,12 +24,20 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
+from iccm_network.client_events import (
+    ClientProtocolError,
+    Event,
+    Notification,
+    Progress,
+    Reply,
+    Request,
+    Stray,
+    excerpt,
+)
 from iccm_network.client_results import decode_result, error_from
-from iccm_network.errors import MCPError
 from iccm_network.versions import (
     LATEST_HANDSHAKE_VERSION,
     META_CLIENT_CAPABILITIES,
@@ -49,122 +57,13 @@ __all__ = [
     "Stray",
     "decode_result",
     "error_from",
+    "excerpt",
 ]
 
 _encode: Final = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 """One encoder for every request, rather than one made per ``json.dumps`` call."""
 
 _INITIALIZED: Final = '{"jsonrpc":"2.0","method":"notifications/initialized"}'
-
-
-class ClientProtocolError(Exception):
-    """The peer sent something that is not JSON-RPC a client can read.
-
-    Args:
-        what: What arrived, in plain words, such as ``"text that is not JSON: '...'"``.
-    """
-
-    def __init__(self, what: str) -> None:
-        super().__init__(what)
-        self.what = what
-
-
-@dataclass(slots=True, eq=False)
-class Request:
-    """A request sent (or about to be) and not yet answered.
-
-    Args:
-        id: Its JSON-RPC id.
-        method: Its method.
-        text: Its encoded form, as sent.
-        deadline: When it expires, on the caller's clock; ``None`` never.
-        progress: Whether it asked for ``notifications/progress``.
-        name: The tool's name, for ``tools/call`` (for messages).
-    """
-
-    id: int
-    method: str
-    text: str = field(repr=False)
-    deadline: float | None = None
-    progress: bool = False
-    name: str | None = None
-
-    @property
-    def what(self) -> str:
-        """The request in words for messages: ``tools/call 'add'`` or the method."""
-        return self.method if self.name is None else f"{self.method} {self.name!r}"
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """The answer to one of our requests.
-
-    Args:
-        request: The request it answers.
-        message: The reply as received (``result`` or ``error``).
-    """
-
-    request: Request
-    message: Mapping[str, Any]
-
-    @property
-    def ok(self) -> bool:
-        """Whether the reply carries a ``result`` rather than an ``error``."""
-        return "error" not in self.message
-
-    def result(self) -> Any:
-        """The reply's ``result``.
-
-        Raises:
-            MCPError: The reply is a JSON-RPC error (a subclass per code).
-        """
-        if "error" in self.message:
-            raise error_from(self.message["error"])
-        return self.message.get("result")
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """A ``notifications/progress`` about one of our requests.
-
-    Args:
-        request: The request it is about.
-        progress: Work done so far.
-        total: Work in all, if known.
-        message: A message, if any.
-    """
-
-    request: Request
-    progress: float
-    total: float | None
-    message: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """A notification from the server that is about no request of ours.
-
-    Args:
-        method: Its method.
-        params: Its params (``{}`` when it has none).
-    """
-
-    method: str
-    params: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Stray:
-    """A reply to no request we are waiting for (an unknown id, a batch refused whole).
-
-    Args:
-        message: The message as received.
-    """
-
-    message: Any
-
-
-Event = Reply | Progress | Notification | Stray
 
 
 class ClientProtocol:
@@ -200,6 +99,7 @@ class ClientProtocol:
         self._ids = itertools.count(first_id)
         self._pending: dict[int, Request] = {}
         self._writes: list[str] = []
+        self._call_heads: dict[str, str] = {}
         self._envelope: dict[str, Any] | None = (
             {
                 META_PROTOCOL_VERSION: protocol_version,
@@ -263,6 +163,37 @@ class ClientProtocol:
             progress,
             name if isinstance(name, str) else None,
         )
+        self._pending[request_id] = request
+        return request
+
+    def prepare_call(
+        self, name: str, arguments: Mapping[str, Any], *, deadline: float | None = None
+    ) -> Request:
+        """``prepare("tools/call", ...)`` for many calls to one tool, encoded faster.
+
+        Every such request is the same up to its arguments and id, so only
+        those are encoded per call (the Godot shipper sends hundreds at once).
+        A revision with a ``_meta`` envelope takes the general path.
+
+        Args:
+            name: The tool's name.
+            arguments: Its arguments.
+            deadline: When it expires, on the caller's clock.
+        """
+        if self._envelope is not None:
+            return self.prepare(
+                "tools/call", {"name": name, "arguments": arguments}, deadline=deadline
+            )
+        head = self._call_heads.get(name)
+        if head is None:
+            head = self._call_heads[name] = (
+                '{"jsonrpc":"2.0","method":"tools/call","params":{"name":'
+                + self._encode(name)
+                + ',"arguments":'
+            )
+        request_id = next(self._ids)
+        text = f'{head}{self._encode(arguments)}}},"id":{request_id}}}'
+        request = Request(request_id, "tools/call", text, deadline, False, name)
         self._pending[request_id] = request
         return request
 
@@ -493,57 +424,3 @@ class ClientProtocol:
                     text if isinstance(text, str) else None,
                 )
         return Notification(method, params)
-
-
-# -- errors and results --------------------------------------------------------
-
-
-def excerpt(text: str | bytes, limit: int = 80) -> str:
-    """``repr`` of the first ``limit`` characters of ``text``, for messages.
-
-    Args:
-        text: What arrived.
-        limit: Characters shown.
-    """
-    shown = text if isinstance(text, str) else text.decode("utf-8", "replace")
-    return repr(shown if len(shown) <= limit else shown[:limit] + "...")
-
-
-def tool_result(reply: Reply) -> Any:
-    """The decoded value of a ``tools/call`` reply (see ``decode_result``).
-
-    Args:
-        reply: The reply to a ``tools/call`` request.
-
-    Raises:
-        MCPError: A JSON-RPC error, or a result that is not an object.
-        ToolError: The tool failed (``isError``).
-    """
-    result = reply.result()
-    if not isinstance(result, dict):
-        raise MCPError(f"{reply.request.what} returned a result that is not an object")
-    return decode_result(result)
-
-
-def tool_list_page(reply: Reply) -> tuple[list[dict[str, Any]], Any]:
-    """The tools of one ``tools/list`` page and its ``nextCursor`` (``None`` on the last).
-
-    Args:
-        reply: The reply to a ``tools/list`` request.
-
-    Raises:
-        MCPError: A JSON-RPC error, or a page that is not a tool list.
-    """
-    page = reply.result()
-    if not isinstance(page, dict) or not isinstance(page.get("tools"), list):
-        raise MCPError("tools/list returned a result without a tools array")
-    return page["tools"], page.get("nextCursor")
-
-
-def replies_to(events: Iterable[Event]) -> dict[int, Reply]:
-    """The replies among ``events``, by request id.
-
-    Args:
-        events: What ``receive_text`` or ``receive_message`` returned.
-    """
-    return {event.request.id: event for event in events if isinstance(event, Reply)}

@@ -482,9 +482,7 @@ class GodotShipper:
                     break
                 taken_in_all += len(taken)
                 for entry in taken:
-                    request = protocol.prepare(
-                        "tools/call", {"name": LOGGER_LOG, "arguments": entry}
-                    )
+                    request = protocol.prepare_call(LOGGER_LOG, entry)
                     requests.append(request)
                     size += len(request.text)
         except BaseException:

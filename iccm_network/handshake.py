@@ -13,13 +13,13 @@ import asyncio
 import time
 from typing import Any
 
+from iccm_network.client_events import excerpt
 from iccm_network.client_protocol import (
     ClientProtocol,
     ClientProtocolError,
     Reply,
     Request,
     Stray,
-    excerpt,
 )
 from iccm_network.client_transport import ClientTransport
 from iccm_network.connect import remaining

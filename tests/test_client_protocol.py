@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from iccm_network.client_events import tool_list_page, tool_result
 from iccm_network.client_protocol import (
     ClientProtocol,
     ClientProtocolError,
@@ -17,8 +18,6 @@ from iccm_network.client_protocol import (
     Reply,
     Stray,
     decode_result,
-    tool_list_page,
-    tool_result,
 )
 from iccm_network.errors import InvalidParams, MCPError, MethodNotFound, ToolError
 from iccm_network.versions import META_PROTOCOL_VERSION
@@ -107,6 +106,20 @@ def test_a_batch_of_requests_goes_as_one_message_and_its_replies_match_in_any_or
     replies = [reply(3), reply(1), reply(2)]
     events = protocol.receive_text(json.dumps(replies))
     assert [event.request.id for event in events if isinstance(event, Reply)] == [3, 1, 2]
+
+
+@pytest.mark.parametrize("version", ["2025-06-18", "2026-07-28"])
+def test_prepare_call_encodes_the_same_request_as_prepare(version: str) -> None:
+    fast, general = (
+        ClientProtocol(protocol_version=version),
+        ClientProtocol(protocol_version=version),
+    )
+    arguments = {"message": 'say "hi"\n', "data": {"n": [1, 2.5, None]}}
+    quick = fast.prepare_call("logger_log", arguments, deadline=3.0)
+    slow = general.prepare("tools/call", {"name": "logger_log", "arguments": arguments})
+    assert json.loads(quick.text) == json.loads(slow.text)
+    assert (quick.id, quick.deadline, quick.what) == (1, 3.0, "tools/call 'logger_log'")
+    assert fast.pending == [quick]
 
 
 def test_a_batch_of_one_goes_as_a_plain_message() -> None:
