@@ -68,7 +68,7 @@ class Request:
         return self.method if self.name is None else f"{self.method} {self.name!r}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Reply:
     """The answer to one of our requests.
 

@@ -384,14 +384,16 @@ class ClientProtocol:
         """
         if not isinstance(message, dict):
             return Stray(message)
-        method = message.get("method")
-        if isinstance(method, str):
-            return self._server_message(message, method)
+        if "method" in message and isinstance(message["method"], str):
+            return self._server_message(message, message["method"])
         request_id = message.get("id")
-        if not ("result" in message or "error" in message) or not isinstance(request_id, int):
-            return Stray(message)
-        request = self._pending.pop(request_id, None)
+        # Replies come by the hundred (the Godot shipper's batches): the common
+        # case, an int id of ours with a result, is checked first and cheaply.
+        request = self._pending.pop(request_id, None) if type(request_id) is int else None
         if request is None:
+            return Stray(message)
+        if "result" not in message and "error" not in message:
+            self._pending[request_id] = request  # not a reply after all
             return Stray(message)
         return Reply(request, message)
 
