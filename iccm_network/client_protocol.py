@@ -393,7 +393,7 @@ class ClientProtocol:
         if request is None:
             return Stray(message)
         if "result" not in message and "error" not in message:
-            self._pending[request_id] = request  # not a reply after all
+            self._pending[request.id] = request  # not a reply after all
             return Stray(message)
         return Reply(request, message)
 
