@@ -310,3 +310,14 @@ def test_every_reply_reaches_its_request_however_batched_and_ordered(
             matched[event.request.id] = event.result()
     assert matched == {r.id: {"n": r.id} for r in requests}
     assert protocol.pending == []
+
+
+def test_a_message_with_our_id_but_no_result_or_error_leaves_the_request_waiting() -> None:
+    protocol = ClientProtocol()
+    request = protocol.ping()
+    (event,) = protocol.receive_text('{"jsonrpc": "2.0", "id": 1}')
+    assert isinstance(event, Stray)
+    assert protocol.pending == [request]
+    (event,) = protocol.receive_text('{"jsonrpc": "2.0", "id": true, "result": {}}')
+    assert isinstance(event, Stray)
+    assert protocol.pending == [request]
