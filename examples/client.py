@@ -53,8 +53,12 @@ async def main(
         print(f"protocol error {exc.code}: {exc.message}", file=sys.stderr)
         return 1
     except MCPConnectionError as exc:
-        print(f"connection failed: {exc.message}", file=sys.stderr)
-        return 2
+        print(
+            f"connection failed at step {exc.step} ({exc.reason}): {exc.problem}", file=sys.stderr
+        )
+        if exc.check:
+            print(f"check: {exc.check}", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -9,8 +9,9 @@
 
 Exit codes: 0 success; 1 a tool error or protocol error (for ``doctor``: the
 server answered but does not speak MCP, or its messages are too big for the
-relay); 2 a connection failure, with the diagnosis on stderr (or a
-command-line mistake, as ``argparse`` has it).
+relay); 2 a usage error (bad arguments, JSON or URL, as ``argparse`` has it,
+with the command's usage); 3 a connection failure, with the diagnosis on
+stderr.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, TextIO
 
 from iccm_network.client import MCPClient
+from iccm_network.connect import Endpoint
 from iccm_network.diagnose import RELAY_MAX_SIZE, doctor
 from iccm_network.errors import MCPConnectionError, MCPError, ToolError
 
@@ -33,7 +35,12 @@ __all__ = ["main"]
 
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
-EXIT_CONNECTION: Final = 2
+EXIT_USAGE: Final = 2
+EXIT_CONNECTION: Final = 3
+
+_EXIT_CODES: Final = (
+    "Exit codes: 0 ok, 1 tool or protocol error, 2 usage error, 3 connection failure."
+)
 
 _PROTOCOL_REASONS: Final = frozenset({"not-mcp", "message-too-big"})
 
@@ -42,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="iccm-network",
         description="Serve, call and diagnose MCP servers over WebSocket.",
-        epilog="Exit codes: 0 ok, 1 tool or protocol error, 2 connection failure.",
+        epilog=_EXIT_CODES,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -72,7 +79,11 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     tools = commands.add_parser(
-        "tools", parents=[client], help="list a server's tools", description="List the tools."
+        "tools",
+        parents=[client],
+        help="list a server's tools",
+        description="List the tools.",
+        epilog=_EXIT_CODES,
     )
     tools.add_argument("--json", action="store_true", help="print the definitions as JSON")
 
@@ -81,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
         parents=[client],
         help="call a tool",
         description="Call a tool and print its result as JSON on stdout.",
+        epilog=_EXIT_CODES,
     )
     call.add_argument("tool", metavar="TOOL")
     call.add_argument(
@@ -97,8 +109,15 @@ def _parser() -> argparse.ArgumentParser:
         help="diagnose a connection step by step",
         description="Walk DNS, TCP, WebSocket handshake, initialize, tools/list and ping, "
         "time each step, and explain the first failure. Exit 0 only when all pass.",
+        epilog=_EXIT_CODES,
     )
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument(
+        "--origin",
+        metavar="URL",
+        help="send this Origin header, as a browser does (to reproduce a browser client's "
+        "403 from the server's MCP_ALLOWED_ORIGINS)",
+    )
     check.add_argument(
         "--max-size",
         type=int,
@@ -108,6 +127,8 @@ def _parser() -> argparse.ArgumentParser:
         "0 disables the check)",
     )
     check.set_defaults(timeout=5.0)
+    for command in (tools, call, check):
+        command.set_defaults(command_parser=command)
     return parser
 
 
@@ -132,25 +153,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command == "serve":
             return _serve(args.target, args.host, args.port)
-        headers = _headers(args.header, parser)
+        # Mistakes in a subcommand's arguments show that subcommand's usage.
+        command: argparse.ArgumentParser = args.command_parser
+        headers = _headers(args.header, command)
         client_options: dict[str, Any] = {
             "connect_timeout": args.timeout,
             "auth_token": args.token,
             "headers": headers,
         }
+        url = _checked_url(args.url, command)
         if args.command == "doctor":
-            return asyncio.run(_doctor(args.url, args, headers))
+            return asyncio.run(_doctor(url, args, headers))
         if args.command == "tools":
-            return asyncio.run(_tools(args.url, client_options, as_json=args.json))
-        arguments = _arguments(args.arguments, parser)
-        return asyncio.run(_call(args.url, args.tool, arguments, client_options))
+            return asyncio.run(_tools(url, client_options, as_json=args.json))
+        arguments = _arguments(args.arguments, command)
+        return asyncio.run(_call(url, args.tool, arguments, client_options))
     except SystemExit as exc:  # argparse reports usage errors by exiting
-        return exc.code if isinstance(exc.code, int) else EXIT_CONNECTION
-    except ValueError as exc:  # an unusable URL
-        print(f"iccm-network: {exc}", file=sys.stderr)
-        return EXIT_CONNECTION
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except _UnusableURL as exc:
+        try:
+            exc.parser.error(str(exc))
+        except SystemExit:
+            pass
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+class _UnusableURL(ValueError):
+    """The URL cannot be parsed: a usage error of ``parser``'s command."""
+
+    def __init__(self, message: str, parser: argparse.ArgumentParser) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+def _checked_url(url: str, parser: argparse.ArgumentParser) -> str:
+    try:
+        Endpoint.parse(url)
+    except ValueError as exc:
+        raise _UnusableURL(str(exc), parser) from None
+    return url
 
 
 def _arguments(raw: str, parser: argparse.ArgumentParser) -> dict[str, Any]:
@@ -197,7 +240,10 @@ def _serve(target: str, host: str | None, port: int | None) -> int:
 
 def _report_failure(exc: BaseException) -> int:
     if isinstance(exc, MCPConnectionError):
-        print(exc.message, file=sys.stderr)
+        print(exc.problem, file=sys.stderr)
+        if exc.check:
+            print(f"Check: {exc.check}", file=sys.stderr)
+        print(f"(step: {exc.step}, reason: {exc.reason})", file=sys.stderr)
         return EXIT_CONNECTION
     if isinstance(exc, ToolError | MCPError):
         label = "tool error" if isinstance(exc, ToolError) else f"error {exc.code}"
@@ -274,6 +320,7 @@ async def _doctor(url: str, args: argparse.Namespace, headers: Mapping[str, str]
         timeout=args.timeout,
         headers=headers,
         auth_token=args.token,
+        origin=args.origin,
         max_size=args.max_size or None,
     )
     if args.json:

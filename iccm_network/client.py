@@ -1,9 +1,11 @@
-"""``MCPClient``: call tools on any MCP server over one WebSocket.
+"""``MCPClient``: call tools on any MCP server, over a WebSocket or in memory.
 
-The client reaches the server with the steps in ``iccm_network.connect``
-(whose failures say which step broke and what to check). Once connected, one
-reader task owns the connection: it hands each reply to the future of the
-request with that id, so any number of calls share the connection
+The client is a ``ClientProtocol`` (ids, encoding, matching, deadlines,
+typed errors) driven over a transport (``iccm_network.client_transport``):
+a WebSocket reached with the diagnosed steps of ``iccm_network.connect``, or,
+for ``MCPClient(app)``, the app's own server protocol in memory. Once
+connected, one reader task owns the connection and hands each reply to the
+request awaiting it, so any number of calls share the connection
 concurrently. When the connection drops, calls in flight fail with
 ``MCPConnectionError`` and the next call reconnects, retrying a bounded number
 of times with exponential backoff and jitter.
@@ -14,128 +16,53 @@ of times with exponential backoff and jitter.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import json
 import logging
 import random
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any
 
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
-from websockets.protocol import State
-
-from iccm_network.connect import (
-    Endpoint,
-    closed_diagnosis,
-    connect_and_initialize,
-    describe_client,
-    diagnosis,
-    handshake_headers,
-    is_retryable,
-    reply_to_server_request,
+from iccm_network.client_events import tool_list_page, tool_result
+from iccm_network.client_protocol import (
+    ClientProtocol,
+    ClientProtocolError,
+    Progress,
+    Reply,
+    Stray,
+    decode_result,
 )
-from iccm_network.errors import MCPConnectionError, MCPError, ToolError, error_class_for_code
+from iccm_network.client_transport import ClientTransport, MemoryTransport, WebSocketTransport
+from iccm_network.connect import Endpoint, describe_client, handshake_headers, remaining
+from iccm_network.errors import MCPConnectionError, MCPError
+from iccm_network.failures import is_retryable, reword
+from iccm_network.handshake import flush, initialize
 from iccm_network.versions import LATEST_HANDSHAKE_VERSION
+
+if TYPE_CHECKING:
+    from iccm_network.memory import InMemoryApp
 
 __all__ = ["MCPClient", "ProgressCallback", "decode_result"]
 
 logger = logging.getLogger("iccm_network.client")
 
-ERROR_DATA_META_KEY: Final = "iccm-network/errorData"
-"""Where an iccm-network server puts a ``ToolError``'s ``data`` (the result's ``_meta``).
-
-Repeated from ``iccm_network.results`` so that the client imports no server module.
-"""
-
 ProgressCallback = Callable[[float, float | None, str | None], object]
 """Called as ``on_progress(progress, total, message)``."""
 
 
-# -- results -------------------------------------------------------------------
-
-
-def _text_of(content: Any) -> list[str]:
-    if not isinstance(content, list):
-        return []
-    return [
-        item["text"]
-        for item in content
-        if isinstance(item, dict)
-        and item.get("type") == "text"
-        and isinstance(item.get("text"), str)
-    ]
-
-
-def _carries(text: str, value: Any) -> bool:
-    if text == value:
-        return True
-    try:
-        return bool(json.loads(text) == value)
-    except ValueError:
-        return False
-
-
-def decode_result(result: Mapping[str, Any]) -> Any:
-    """The value of a ``tools/call`` result, or ``ToolError`` for ``isError``.
-
-    ``structuredContent`` when present, else the text parsed as JSON when it
-    is JSON, else the text. A lone text item is decoded; other content (several
-    items, images) is returned as the list of content items.
-
-    ``structuredContent`` of the form ``{"result": value}`` is unwrapped when
-    the text content carries ``value`` itself: that is how a server (iccm-network
-    among them) wraps a non-object return value to match its ``outputSchema``,
-    and unwrapping gives the same value whichever protocol revision was
-    negotiated. A tool that really returns ``{"result": ...}`` has that object
-    as its text, so it is returned whole.
-
-    Args:
-        result: A ``tools/call`` result.
-
-    Raises:
-        ToolError: ``isError`` is true; its message is the text and its
-            ``data`` the ``_meta["iccm-network/errorData"]`` the server sent.
-    """
-    texts = _text_of(result.get("content"))
-    if result.get("isError"):
-        meta = result.get("_meta")
-        data = meta.get(ERROR_DATA_META_KEY) if isinstance(meta, dict) else None
-        raise ToolError("\n".join(texts) or "the tool failed without a message", data=data)
-    if "structuredContent" in result:
-        structured = result["structuredContent"]
-        if (
-            isinstance(structured, dict)
-            and structured.keys() == {"result"}
-            and len(texts) == 1
-            and _carries(texts[0], structured["result"])
-            and not _carries(texts[0], structured)
-        ):
-            return structured["result"]
-        return structured
-    content = result.get("content")
-    if isinstance(content, list) and len(content) == 1 and len(texts) == 1:
-        try:
-            return json.loads(texts[0])
-        except ValueError:
-            return texts[0]
-    if not content:
-        return None
-    return content
-
-
-# -- the client ----------------------------------------------------------------
-
-
 class _Session:
-    """One live connection: its reader task and the requests awaiting replies."""
+    """One live connection: its transport, its protocol and the requests awaiting replies."""
 
-    def __init__(self, connection: ClientConnection, initialized: Mapping[str, Any]) -> None:
-        self.connection = connection
+    def __init__(
+        self,
+        transport: ClientTransport,
+        protocol: ClientProtocol,
+        initialized: Mapping[str, Any],
+    ) -> None:
+        self.transport = transport
+        self.protocol = protocol
         self.initialized = initialized
-        self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.waiters: dict[int, asyncio.Future[Reply]] = {}
         self.progress: dict[int, ProgressCallback] = {}
         self.reader: asyncio.Task[None] | None = None
         self.background: set[asyncio.Task[None]] = set()
@@ -144,11 +71,15 @@ class _Session:
     @property
     def alive(self) -> bool:
         reader = self.reader
-        return self.connection.state is State.OPEN and reader is not None and not reader.done()
+        return self.transport.is_open and reader is not None and not reader.done()
 
 
 class MCPClient:
-    """A client for one MCP server, sharing one WebSocket among concurrent calls.
+    """A client for one MCP server, sharing one connection among concurrent calls.
+
+    ``MCPClient(app)`` calls an ``App``'s tools in memory: the very client,
+    through the app's real server protocol, validation and conversion, with
+    no socket (for tests).
 
     Use it with ``async with`` or just call it: the first request connects.
     After the server goes away, calls in flight raise ``MCPConnectionError``
@@ -157,7 +88,8 @@ class MCPClient:
     ``(retries + 1) * connect_timeout`` plus the backoff for a connection.
 
     Args:
-        target: ``ws://host:port/path``, ``host:port`` or a bare host name.
+        target: ``ws://host:port/path``, ``host:port``, a bare host name, or
+            an ``App`` to call in memory.
         port: The port, when ``target`` does not give one (default 8000).
         path: The request path, when ``target`` does not give one.
         connect_timeout: Seconds one connection attempt (DNS, TCP, WebSocket
@@ -182,7 +114,7 @@ class MCPClient:
 
     def __init__(
         self,
-        target: str,
+        target: str | InMemoryApp,
         port: int | None = None,
         *,
         path: str | None = None,
@@ -204,7 +136,12 @@ class MCPClient:
             raise ValueError(f"connect_timeout must be positive, got {connect_timeout}")
         if retries < 0:
             raise ValueError(f"retries must not be negative, got {retries}")
-        self.endpoint = Endpoint.parse(target, port, path)
+        self.endpoint: Endpoint | None = None
+        self._app: InMemoryApp | None = None
+        if isinstance(target, str):
+            self.endpoint = Endpoint.parse(target, port, path)
+        else:
+            self._app = target
         self.connect_timeout = connect_timeout
         self.call_timeout = call_timeout
         self.retries = retries
@@ -218,15 +155,17 @@ class MCPClient:
         self._headers = handshake_headers(headers, auth_token)
         self._session: _Session | None = None
         self._lock = asyncio.Lock()
-        self._ids = itertools.count(1)
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "not connected"
-        return f"MCPClient({self.endpoint.url!r}, {state})"
+        return f"MCPClient({self.url!r}, {state})"
 
     @property
     def url(self) -> str:
-        """The server's URL."""
+        """The server's URL (``memory://`` and the app's name for an app)."""
+        if self.endpoint is None:
+            assert self._app is not None
+            return f"memory://{self._app.name}"
         return self.endpoint.url
 
     @property
@@ -257,8 +196,8 @@ class MCPClient:
         """Connect and initialize now, unless already connected.
 
         Raises:
-            MCPConnectionError: Every attempt failed; the message names the
-                step that failed last and what to check.
+            MCPConnectionError: Every attempt failed; its ``problem`` and
+                ``check`` say which step failed last and what to check.
         """
         await self._live_session()
 
@@ -271,7 +210,7 @@ class MCPClient:
         if session is None:
             return
         session.closing = True
-        await session.connection.close()
+        await session.transport.close()
         if session.reader is not None:
             await asyncio.gather(session.reader, return_exceptions=True)
         for task in list(session.background):
@@ -303,8 +242,8 @@ class MCPClient:
                 delay = random.uniform(delay / 2, delay)
                 logger.info(
                     "connecting to %s failed (%s); retry %d/%d in %.2f s",
-                    self.endpoint.url,
-                    exc.message.splitlines()[0],
+                    self.url,
+                    exc.problem,
                     attempt + 1,
                     self.retries,
                     delay,
@@ -312,25 +251,39 @@ class MCPClient:
                 attempt += 1
                 await asyncio.sleep(delay)
 
-    async def _open(self) -> _Session:
-        endpoint = self.endpoint
-        connection, result = await connect_and_initialize(
-            endpoint,
-            self.connect_timeout,
+    def _transport(self) -> ClientTransport:
+        if self.endpoint is None:
+            assert self._app is not None
+            return MemoryTransport(self._app)
+        return WebSocketTransport(
+            self.endpoint,
             headers=self._headers,
             max_size=self.max_message_size,
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,
-            protocol_version=self.protocol_version,
-            client_info=self.client_info,
         )
-        session = _Session(connection, result)
+
+    async def _open(self) -> _Session:
+        deadline = time.monotonic() + self.connect_timeout
+        transport = self._transport()
+        await transport.connect(self.connect_timeout)
+        protocol = ClientProtocol(
+            protocol_version=self.protocol_version, client_info=self.client_info
+        )
+        result: dict[str, Any] = {}
+        try:
+            if protocol.needs_initialize:
+                result = await initialize(transport, protocol, remaining(deadline))
+        except BaseException:
+            await transport.close()
+            raise
+        session = _Session(transport, protocol, result)
         session.reader = asyncio.create_task(self._read(session))
         logger.info(
             "connected to %s (%s, protocol %s)",
-            endpoint.url,
+            self.url,
             result.get("serverInfo", {}).get("name", "?"),
-            result.get("protocolVersion"),
+            result.get("protocolVersion", self.protocol_version),
         )
         return session
 
@@ -339,75 +292,61 @@ class MCPClient:
     async def _read(self, session: _Session) -> None:
         error: MCPConnectionError | None = None
         try:
-            async for frame in session.connection:
-                if isinstance(frame, str):
-                    self._dispatch(session, frame)
-        except ConnectionClosed as exc:
-            error = closed_diagnosis(self.endpoint, exc, "while requests were in flight")
-            error.__cause__ = exc
+            while True:
+                self._dispatch(session, await session.transport.receive())
+        except MCPConnectionError as exc:
+            error = exc
         finally:
-            if session.closing:
-                error = diagnosis(
+            if error is None:  # the reader was cancelled
+                error = MCPConnectionError.diagnosed(
                     "closed",
-                    f"MCPClient.close() closed the connection to {self.endpoint.url} while "
-                    "requests were in flight.",
+                    "closed",
+                    f"the connection to {self.url} stopped being read.",
                     "nothing on the server; the next request reconnects.",
                 )
-            elif error is None:
-                # A clean close ends the iteration without an exception.
-                state = session.connection.protocol
-                closed = ConnectionClosed(
-                    state.close_rcvd, state.close_sent, state.close_rcvd_then_sent
-                )
-                error = closed_diagnosis(self.endpoint, closed, "while requests were in flight")
-            if session.pending:
-                logger.warning("%s", error.message.splitlines()[0])
-            _fail_pending(session, error)
+            if session.waiters and not session.closing:
+                logger.warning("%s", error.problem)
+            session.protocol.abandon()
+            waiters, session.waiters = session.waiters, {}
+            for future in waiters.values():
+                if not future.done():
+                    future.set_exception(error.fresh())
 
-    def _dispatch(self, session: _Session, frame: str) -> None:
+    def _dispatch(self, session: _Session, frame: str | bytes) -> None:
         try:
-            message = json.loads(frame)
-        except (ValueError, RecursionError):
-            logger.warning("ignored a frame that is not JSON from %s", self.endpoint.url)
+            events = session.protocol.receive_text(frame)
+        except ClientProtocolError as exc:
+            logger.warning("ignored a message from %s: %s", self.url, exc.what)
             return
-        for item in message if isinstance(message, list) else [message]:
-            if not isinstance(item, dict):
-                continue
-            if "method" in item:
-                self._server_message(session, item)
-                continue
-            request_id = item.get("id")
-            future = session.pending.pop(request_id, None) if isinstance(request_id, int) else None
-            if future is None:
-                logger.debug("ignored a reply to unknown id %r", request_id)
-            elif not future.done():
-                future.set_result(item)
+        for event in events:
+            if isinstance(event, Reply):
+                future = session.waiters.pop(event.request.id, None)
+                if future is not None and not future.done():
+                    future.set_result(event)
+            elif isinstance(event, Progress):
+                callback = session.progress.get(event.request.id)
+                if callback is not None:
+                    try:
+                        callback(event.progress, event.total, event.message)
+                    except Exception:
+                        logger.exception("progress callback failed")
+            elif isinstance(event, Stray):
+                logger.debug("ignored a reply to no request of ours: %.200r", event.message)
+        self._flush_soon(session)  # answers to the server's own requests (ping)
 
-    def _server_message(self, session: _Session, message: dict[str, Any]) -> None:
-        if "id" in message:
-            reply = json.dumps(reply_to_server_request(message))
-            self._background(session, self._send_quietly(session, reply))
-            return
-        params = message.get("params")
-        if message.get("method") == "notifications/progress" and isinstance(params, dict):
-            token = params.get("progressToken")
-            callback = session.progress.get(token) if isinstance(token, int) else None
-            if callback is not None:
-                try:
-                    callback(params.get("progress", 0), params.get("total"), params.get("message"))
-                except Exception:
-                    logger.exception("progress callback failed")
-
-    def _background(self, session: _Session, work: Any) -> None:
-        task = asyncio.ensure_future(work)
-        session.background.add(task)
-        task.add_done_callback(session.background.discard)
+    def _flush_soon(self, session: _Session) -> None:
+        texts = session.protocol.data_to_send()
+        if texts and session.transport.is_open:
+            task = asyncio.ensure_future(self._send_quietly(session, texts))
+            session.background.add(task)
+            task.add_done_callback(session.background.discard)
 
     @staticmethod
-    async def _send_quietly(session: _Session, text: str) -> None:
+    async def _send_quietly(session: _Session, texts: list[str]) -> None:
         try:
-            await session.connection.send(text)
-        except ConnectionClosed:
+            for text in texts:
+                await session.transport.send(text)
+        except MCPConnectionError:
             pass
 
     # -- requests ------------------------------------------------------------
@@ -436,57 +375,56 @@ class MCPClient:
             TimeoutError: No reply within ``timeout``; the server was sent
                 ``notifications/cancelled``.
         """
+        reply = await self._exchange(method, params, timeout, on_progress)
+        return reply.result()
+
+    async def _exchange(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None,
+        timeout: float | None,
+        on_progress: ProgressCallback | None,
+    ) -> Reply:
         session = await self._live_session()
-        request_id = next(self._ids)
-        message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
-        if params is not None or on_progress is not None:
-            message["params"] = dict(params or {})
-        if on_progress is not None:
-            message["params"]["_meta"] = {
-                **message["params"].get("_meta", {}),
-                "progressToken": request_id,
-            }
-            session.progress[request_id] = on_progress
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        session.pending[request_id] = future
+        protocol = session.protocol
+        loop = asyncio.get_running_loop()
         timeout = self.call_timeout if timeout is None else timeout
+        deadline = None if timeout is None else loop.time() + timeout
+        request = protocol.request(
+            method, params, deadline=deadline, progress=on_progress is not None
+        )
+        future: asyncio.Future[Reply] = loop.create_future()
+        session.waiters[request.id] = future
+        if on_progress is not None:
+            session.progress[request.id] = on_progress
         try:
             try:
-                await session.connection.send(json.dumps(message, separators=(",", ":")))
-            except ConnectionClosed as exc:
-                session.pending.pop(request_id, None)
-                raise closed_diagnosis(self.endpoint, exc, f"while sending {method}") from exc
-            done, _ = await asyncio.wait({future}, timeout=timeout)
+                await flush(session.transport, protocol)
+            except MCPConnectionError as exc:
+                protocol.cancel(request, "not sent", notify=False)
+                raise reword(exc, f"while sending {method}") from exc.__cause__
+            while not future.done():
+                wait = None if deadline is None else max(0.0, deadline - loop.time())
+                await asyncio.wait({future}, timeout=wait)
+                if future.done() or deadline is None:
+                    continue
+                protocol.expired(loop.time())  # queues notifications/cancelled
+                if deadline <= loop.time():
+                    break
         except asyncio.CancelledError:
-            self._cancel(session, request_id, "the caller cancelled the request")
+            protocol.cancel(request, "the caller cancelled the request")
             raise
         finally:
-            session.progress.pop(request_id, None)
-        if not done:
-            self._cancel(session, request_id, f"no reply within {timeout:g} s")
-            what = method
-            if method == "tools/call" and params is not None:
-                what = f"tools/call {params.get('name')!r}"
+            session.progress.pop(request.id, None)
+            session.waiters.pop(request.id, None)
+            self._flush_soon(session)
+        if not future.done():
+            future.cancel()
             raise TimeoutError(
-                f"{what} on {self.endpoint.url} got no reply within {timeout:g} s "
+                f"{request.what} on {self.url} got no reply within {timeout:g} s "
                 "(the server was asked to cancel it)"
             )
-        reply = future.result()
-        if "error" in reply:
-            raise _error_from(reply["error"])
-        return reply.get("result")
-
-    def _cancel(self, session: _Session, request_id: int, reason: str) -> None:
-        future = session.pending.pop(request_id, None)
-        if future is not None:
-            future.cancel()
-        if session.alive:
-            notice = {
-                "jsonrpc": "2.0",
-                "method": "notifications/cancelled",
-                "params": {"requestId": request_id, "reason": reason},
-            }
-            self._background(session, self._send_quietly(session, json.dumps(notice)))
+        return future.result()
 
     async def call(
         self,
@@ -514,10 +452,7 @@ class MCPClient:
             TimeoutError: No reply within ``timeout``.
         """
         params = {"name": tool, "arguments": dict(arguments or {})}
-        result = await self.request("tools/call", params, timeout=timeout, on_progress=on_progress)
-        if not isinstance(result, dict):
-            raise MCPError(f"tools/call {tool!r} returned a result that is not an object")
-        return decode_result(result)
+        return tool_result(await self._exchange("tools/call", params, timeout, on_progress))
 
     async def list_tools(self, *, timeout: float | None = None) -> list[dict[str, Any]]:
         """Every tool's definition, exactly as on the wire, following ``nextCursor``.
@@ -534,11 +469,8 @@ class MCPClient:
         seen: set[str] = set()
         while True:
             params = {} if cursor is None else {"cursor": cursor}
-            page = await self.request("tools/list", params, timeout=timeout)
-            if not isinstance(page, dict) or not isinstance(page.get("tools"), list):
-                raise MCPError("tools/list returned a result without a tools array")
-            tools.extend(page["tools"])
-            cursor = page.get("nextCursor")
+            page, cursor = tool_list_page(await self._exchange("tools/list", params, timeout, None))
+            tools.extend(page)
             if cursor is None:
                 return tools
             if str(cursor) in seen:
@@ -560,21 +492,3 @@ class MCPClient:
         started = time.perf_counter()
         await self.request("ping", timeout=self.connect_timeout if timeout is None else timeout)
         return time.perf_counter() - started
-
-
-def _error_from(error: Any) -> MCPError:
-    if not isinstance(error, dict) or not isinstance(error.get("code"), int):
-        return MCPError(f"malformed JSON-RPC error: {error!r}")
-    code = error["code"]
-    message = str(error.get("message", ""))
-    return error_class_for_code(code)(message, data=error.get("data"), code=code)
-
-
-def _fail_pending(session: _Session, error: MCPConnectionError) -> None:
-    pending, session.pending = session.pending, {}
-    for future in pending.values():
-        if not future.done():
-            # A fresh exception per waiter: each one gets its own traceback.
-            fresh = MCPConnectionError(error.message, step=error.step)
-            fresh.__cause__ = error.__cause__
-            future.set_exception(fresh)

@@ -1,6 +1,7 @@
 """``iccm-network doctor``: walk a connection step by step and say what broke.
 
-The steps are the client's own (``iccm_network.connect``), run one at a time
+The steps are the client's own (``iccm_network.connect`` and
+``iccm_network.handshake``, driving a ``ClientProtocol``), run one at a time
 and timed: DNS lookup, TCP connect, WebSocket handshake, ``initialize``,
 ``tools/list`` (every page) and a ``ping`` round trip. The first failure
 stops the walk; its ``reason`` is a stable name (see ``docs/troubleshooting.md``)
@@ -20,19 +21,18 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
+from iccm_network.client_protocol import ClientProtocol, Reply
+from iccm_network.client_transport import WebSocketTransport
 from iccm_network.connect import (
     Endpoint,
     connect_tcp,
-    exchange,
-    failure_reason,
     format_address,
     handshake_headers,
-    initialize,
     open_websocket,
     resolve,
-    split_diagnosis,
 )
 from iccm_network.errors import MCPConnectionError
+from iccm_network.handshake import exchange, initialize
 
 __all__ = ["RELAY_MAX_SIZE", "STEPS", "DoctorReport", "StepResult", "doctor"]
 
@@ -169,6 +169,7 @@ async def doctor(
     timeout: float = 5.0,
     headers: Mapping[str, str] | None = None,
     auth_token: str | None = None,
+    origin: str | None = None,
     max_size: int | None = RELAY_MAX_SIZE,
 ) -> DoctorReport:
     """Walk every step of connecting to an MCP server and report each.
@@ -179,6 +180,8 @@ async def doctor(
         timeout: Seconds each step may take.
         headers: Extra handshake headers (``Origin``, ...).
         auth_token: Sent as ``Authorization: Bearer <token>``.
+        origin: Sent as the ``Origin`` header, as a browser sends it (to
+            reproduce a browser client's 403 from ``MCP_ALLOWED_ORIGINS``).
         max_size: Fail ``tools/list`` when one of its messages is larger
             (the relay's 1 MiB by default); ``None`` skips the check.
 
@@ -189,6 +192,8 @@ async def doctor(
     report = DoctorReport(endpoint.url, [StepResult(name, title) for name, title in STEPS])
     steps = {step.name: step for step in report.steps}
     all_headers = handshake_headers(headers, auth_token)
+    if origin is not None:
+        all_headers["Origin"] = origin
 
     async def run(name: str, work: Callable[[], Awaitable[T]]) -> T:
         step = steps[name]
@@ -196,17 +201,17 @@ async def doctor(
         try:
             return await work()
         except MCPConnectionError as exc:
-            problem, check = split_diagnosis(exc)
-            reason = failure_reason(exc)
+            reason = exc.reason
             if reason == "timeout":
                 reason = f"{name.replace('/', '-')}-timeout"
-            _fail(step, reason, problem, check)
+            _fail(step, reason, exc.problem, exc.check)
             raise _Failed from exc
         finally:
             # tools/list may take several pages: its time is their sum.
             step.seconds = (step.seconds or 0.0) + time.perf_counter() - started
 
     connection: Any = None
+    protocol = ClientProtocol(client_info={"name": "iccm-network-doctor", "version": "1"})
     try:
         addresses = await run("dns", lambda: resolve(endpoint, timeout))
         ips = ", ".join(str(sockaddr[0]) for _, sockaddr in addresses)
@@ -232,15 +237,8 @@ async def doctor(
             "websocket"
         ].detail = f"101 Switching Protocols, subprotocol {connection.subprotocol or 'none'}"
 
-        result = await run(
-            "initialize",
-            lambda: initialize(
-                connection,
-                endpoint,
-                timeout,
-                client_info={"name": "iccm-network-doctor", "version": "1"},
-            ),
-        )
+        transport = WebSocketTransport.wrap(endpoint, connection)
+        result = await run("initialize", lambda: initialize(transport, protocol, timeout))
         server_info = result.get("serverInfo")
         info: Mapping[str, Any] = server_info if isinstance(server_info, dict) else {}
         steps["initialize"].status = "ok"
@@ -249,8 +247,8 @@ async def doctor(
             f"protocol {result['protocolVersion']}"
         )
 
-        await _tools_list(steps["tools/list"], run, connection, endpoint, timeout, max_size)
-        await _ping(steps["ping"], run, connection, endpoint, timeout)
+        await _tools_list(steps["tools/list"], run, transport, protocol, timeout, max_size)
+        await _ping(steps["ping"], run, transport, protocol, timeout)
     except _Failed:
         pass
     finally:
@@ -267,8 +265,8 @@ def _fail(step: StepResult, reason: str, problem: str, check: str | None) -> Non
     step.detail = reason
 
 
-def _rpc_error(step: StepResult, method: str, reply: Mapping[str, Any]) -> None:
-    raw = reply.get("error")
+def _rpc_error(step: StepResult, method: str, reply: Reply) -> None:
+    raw = reply.message.get("error")
     error: Mapping[str, Any] = raw if isinstance(raw, dict) else {}
     _fail(
         step,
@@ -285,26 +283,22 @@ Runner = Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]]
 async def _tools_list(
     step: StepResult,
     run: Runner,
-    connection: Any,
-    endpoint: Endpoint,
+    transport: WebSocketTransport,
+    protocol: ClientProtocol,
     timeout: float,
     max_size: int | None,
 ) -> None:
     count = pages = largest = 0
     cursor: Any = None
-    request_id = 1
     while True:
-        params = {} if cursor is None else {"cursor": cursor}
+        request = protocol.list_tools(cursor)
         reply, frame = await run(
-            "tools/list",
-            functools.partial(
-                exchange, connection, endpoint, request_id, "tools/list", params, timeout
-            ),
+            "tools/list", functools.partial(exchange, transport, protocol, request, timeout)
         )
-        if "error" in reply:
+        if not reply.ok:
             _rpc_error(step, "tools/list", reply)
             raise _Failed
-        result = reply.get("result")
+        result = reply.message.get("result")
         if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
             _fail(
                 step,
@@ -315,11 +309,10 @@ async def _tools_list(
             raise _Failed
         pages += 1
         count += len(result["tools"])
-        largest = max(largest, len(frame.encode("utf-8")))
+        largest = max(largest, len(frame.encode("utf-8") if isinstance(frame, str) else frame))
         cursor = result.get("nextCursor")
         if cursor is None or pages >= 1000:
             break
-        request_id += 1
     if max_size is not None and largest > max_size:
         _fail(
             step,
@@ -338,12 +331,15 @@ async def _tools_list(
 
 
 async def _ping(
-    step: StepResult, run: Runner, connection: Any, endpoint: Endpoint, timeout: float
+    step: StepResult,
+    run: Runner,
+    transport: WebSocketTransport,
+    protocol: ClientProtocol,
+    timeout: float,
 ) -> None:
-    reply, _ = await run(
-        "ping", lambda: exchange(connection, endpoint, 1_000_000, "ping", None, timeout)
-    )
-    if "error" in reply:
+    request = protocol.ping()
+    reply, _ = await run("ping", lambda: exchange(transport, protocol, request, timeout))
+    if not reply.ok:
         _rpc_error(step, "ping", reply)
         raise _Failed
     step.status = "ok"

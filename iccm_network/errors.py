@@ -158,16 +158,71 @@ class ToolError(ICCMNetworkError):
 class MCPConnectionError(ICCMNetworkError, ConnectionError):
     """The client could not reach a server, or lost it mid-call.
 
+    A diagnosis keeps its parts apart: ``problem`` (what went wrong) and
+    ``check`` (what to look at) in plain words, ``step`` (which step of
+    connecting failed) and ``reason`` (a stable name for machines, see
+    ``docs/troubleshooting.md``). ``message`` (and ``str()``) reads
+    ``problem``, then ``Check: check`` on a line of its own.
+
     Args:
-        message: Which step failed and what to check.
+        message: The whole text; made of ``problem`` and ``check`` when omitted.
         step: The failing step: ``"dns"``, ``"tcp"``, ``"timeout"``,
             ``"handshake"``, ``"protocol"`` or ``"closed"``.
+        reason: A stable name for the failure, such as ``"connection-refused"``;
+            the step's own by default.
+        problem: What went wrong; ``message`` by default.
+        check: What to check, if anything.
     """
 
-    def __init__(self, message: str, *, step: str = "closed") -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        step: str = "closed",
+        reason: str | None = None,
+        problem: str | None = None,
+        check: str | None = None,
+    ) -> None:
+        if problem is None:
+            problem = message or ""
+        if message is None:
+            message = f"{problem}\nCheck: {check}" if check else problem
         super().__init__(message)
         self.message = message
         self.step = step
+        self.reason = reason if reason is not None else _STEP_REASONS.get(step, step)
+        self.problem = problem
+        self.check = check
+
+    @classmethod
+    def diagnosed(cls, step: str, reason: str, problem: str, check: str) -> MCPConnectionError:
+        """A diagnosis: what went wrong and what to check, at which step.
+
+        Args:
+            step: The step that failed, such as ``"tcp"``.
+            reason: A stable name for the failure, such as ``"connection-refused"``.
+            problem: What went wrong, in plain words.
+            check: What to check, in plain words.
+        """
+        return cls(step=step, reason=reason, problem=problem, check=check)
+
+    def fresh(self) -> MCPConnectionError:
+        """A copy with its own traceback (one per waiter), the same cause."""
+        copy = MCPConnectionError(
+            self.message, step=self.step, reason=self.reason, problem=self.problem, check=self.check
+        )
+        copy.__cause__ = self.__cause__
+        return copy
+
+
+_STEP_REASONS: dict[str, str] = {
+    "dns": "name-not-resolved",
+    "tcp": "unreachable",
+    "timeout": "timeout",
+    "handshake": "not-http",
+    "protocol": "not-mcp",
+    "closed": "closed",
+}
 
 
 class ToolDefinitionError(TypeError):

@@ -29,13 +29,60 @@ import contextvars
 import logging
 import socket
 import sys
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final, Protocol
 
 from iccm_network.versions import HANDSHAKE_VERSIONS, MODERN_VERSIONS
 
-if TYPE_CHECKING:
-    from iccm_network.server import Server
+
+class _StartupSettings(Protocol):
+    """The settings ``startup_lines`` states (``iccm_network.config.Settings`` has them)."""
+
+    @property
+    def max_message_size(self) -> int: ...
+    @property
+    def max_in_flight(self) -> int: ...
+    @property
+    def max_connections(self) -> int: ...
+    @property
+    def tool_timeout(self) -> float | None: ...
+    @property
+    def shutdown_grace(self) -> float: ...
+    @property
+    def allowed_origins(self) -> tuple[str, ...]: ...
+    @property
+    def allowed_hosts(self) -> tuple[str, ...]: ...
+    @property
+    def auth_token(self) -> str | None: ...
+    @property
+    def godot_url(self) -> str | None: ...
+    @property
+    def logging_enabled(self) -> bool: ...
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+
+
+class Started(Protocol):
+    """What ``startup_lines`` reads of a started server (``iccm_network.server.Server``).
+
+    An interface rather than the class, so that this module imports no server
+    module (the server imports this one).
+    """
+
+    @property
+    def info(self) -> _Named: ...
+    @property
+    def settings(self) -> _StartupSettings: ...
+    @property
+    def routes(self) -> Iterable[str]: ...
+    @property
+    def sockets(self) -> Sequence[socket.socket]: ...
+
 
 __all__ = [
     "LOG_FORMAT",
@@ -192,7 +239,7 @@ def _size(size: int) -> str:
     return f"{size} bytes"
 
 
-def startup_lines(server: Server) -> list[str]:
+def startup_lines(server: Started) -> list[str]:
     """What a started server states at startup, one log line each.
 
     What is served, every bound address and port, the protocol versions, the
@@ -241,7 +288,7 @@ def startup_lines(server: Server) -> list[str]:
     return lines
 
 
-def log_startup(server: Server) -> None:
+def log_startup(server: Started) -> None:
     """Log ``startup_lines(server)`` at INFO on ``iccm_network.server``.
 
     Args:

@@ -10,8 +10,12 @@ Enable them in your root ``conftest.py`` and say which app to test::
 
 Then a test asks for what it needs:
 
-- ``mcp_local``: a ``LocalConnection`` to the app, in memory (no socket):
-  ``await mcp_local.call("add", {"a": 1, "b": 2})``.
+- ``mcp_memory_client``: an ``MCPClient`` connected to the app in memory
+  (``MCPClient(app)``): the very client users have, through the app's real
+  server protocol, validation and conversion, with no socket:
+  ``await mcp_memory_client.call("add", {"a": 1, "b": 2})``.
+- ``mcp_local``: a ``LocalConnection`` to the app, in memory, for raw
+  JSON-RPC replies: ``await mcp_local.call("add", {"a": 1, "b": 2})``.
 - ``mcp_server``: the app serving on 127.0.0.1 on a free port, for the test.
 - ``mcp_client``: an ``MCPClient`` connected to ``mcp_server`` over a real
   WebSocket: ``await mcp_client.call("add", {"a": 1, "b": 2})``.
@@ -31,7 +35,7 @@ from iccm_network.client import MCPClient
 from iccm_network.server import Server
 from iccm_network.testing import LocalConnection
 
-__all__ = ["mcp_app", "mcp_client", "mcp_local", "mcp_server"]
+__all__ = ["mcp_app", "mcp_client", "mcp_local", "mcp_memory_client", "mcp_server"]
 
 
 @pytest.fixture
@@ -46,6 +50,13 @@ def mcp_app() -> App:
 def mcp_local(mcp_app: App) -> LocalConnection:
     """An in-memory connection to ``mcp_app``, speaking the newest handshake revision."""
     return LocalConnection(mcp_app)
+
+
+@pytest_asyncio.fixture
+async def mcp_memory_client(mcp_app: App) -> AsyncIterator[MCPClient]:
+    """An ``MCPClient`` connected to ``mcp_app`` in memory, with no socket."""
+    async with MCPClient(mcp_app, call_timeout=10, retries=0) as client:
+        yield client
 
 
 @pytest_asyncio.fixture

@@ -100,15 +100,27 @@ async def test_a_protocol_error_exits_1_with_its_code(
     assert "error -32602: Unknown tool: no_such_tool" in capsys.readouterr().err
 
 
-async def test_a_connection_failure_exits_2_with_the_diagnosis_on_stderr(
+async def test_a_connection_failure_exits_3_with_the_diagnosis_fields_on_stderr(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     port = free_port()
-    assert await run_main(["call", f"ws://127.0.0.1:{port}", "add", '{"a": 1}']) == 2
+    assert await run_main(["call", f"ws://127.0.0.1:{port}", "add", '{"a": 1}']) == 3
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert f"TCP connect to 127.0.0.1:{port} refused." in captured.err
-    assert "\nCheck: " in captured.err
+    problem, check, where = captured.err.splitlines()
+    assert problem == f"TCP connect to 127.0.0.1:{port} refused."
+    assert check.startswith("Check: a server is running and listening on port")
+    assert where == "(step: tcp, reason: connection-refused)"
+
+
+async def test_wss_against_a_plain_server_names_tls_not_an_empty_failure(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wss = server.url.replace("ws://", "wss://")
+    assert await run_main(["call", wss, "add", '{"a": 1}']) == 3
+    err = capsys.readouterr().err
+    assert "wss:// was used, but the server there does not speak TLS" in err
+    assert "failed: ." not in err
 
 
 @pytest.mark.parametrize("arguments", ["{not json", "[1, 2]"])
@@ -116,7 +128,9 @@ def test_arguments_that_are_not_a_json_object_are_a_usage_error(
     arguments: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["call", "ws://127.0.0.1:1", "add", arguments]) == 2
-    assert "JSON arguments" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "JSON arguments" in err
+    assert err.startswith("usage: iccm-network call ")
 
 
 # -- tools ---------------------------------------------------------------------
@@ -145,7 +159,7 @@ async def test_the_token_comes_from_the_flag_or_mcp_auth_token(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with app.serving(host="127.0.0.1", port=0, auth_token="s3cret") as guarded:
-        assert await run_main(["tools", guarded.url]) == 2
+        assert await run_main(["tools", guarded.url]) == 3
         assert "answered 401 Unauthorized" in capsys.readouterr().err
         assert await run_main(["tools", guarded.url, "--token", "s3cret"]) == 0
         monkeypatch.setenv("MCP_AUTH_TOKEN", "s3cret")
@@ -155,7 +169,7 @@ async def test_the_token_comes_from_the_flag_or_mcp_auth_token(
 async def test_headers_are_sent_with_the_handshake(
     server: Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert await run_main(["tools", server.url, "--header", "Origin: http://evil.example"]) == 2
+    assert await run_main(["tools", server.url, "--header", "Origin: http://evil.example"]) == 3
     assert "answered 403 Forbidden" in capsys.readouterr().err
 
 
@@ -164,9 +178,19 @@ def test_a_malformed_header_is_a_usage_error(capsys: pytest.CaptureFixture[str])
     assert "NAME: VALUE" in capsys.readouterr().err
 
 
-def test_an_unusable_url_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unusable_url_is_a_usage_error_of_its_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["tools", "ftp://example.org"]) == 2
-    assert "not a WebSocket URL" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not a WebSocket URL" in err
+    assert err.startswith("usage: iccm-network tools ")
+
+
+def test_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["call", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "2 usage error, 3 connection failure" in out
 
 
 def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

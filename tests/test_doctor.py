@@ -96,7 +96,7 @@ async def test_the_command_prints_each_step_and_exits_0_when_all_pass(
 
 async def test_json_output_is_for_machines(capsys: pytest.CaptureFixture[str]) -> None:
     async with asyncio.timeout(TIMEOUT):
-        assert await run_main(["doctor", f"127.0.0.1:{free_port()}", "--json"]) == 2
+        assert await run_main(["doctor", f"127.0.0.1:{free_port()}", "--json"]) == 3
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False
     assert report["reason"] == "connection-refused"
@@ -219,6 +219,29 @@ async def test_a_refused_origin_is_rejected_with_403() -> None:
     text = failed_at(report, "websocket", "forbidden")
     assert "answered 403 Forbidden (Origin not allowed)" in text
     assert "MCP_ALLOWED_ORIGINS" in text
+
+
+async def test_doctor_origin_sends_the_origin_header_a_browser_would(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        async with app.serving(
+            host="127.0.0.1", port=0, allowed_origins=["http://ok.example"]
+        ) as server:
+            assert (await doctor(server.url, origin="http://ok.example")).ok
+            report = await doctor(server.url, origin="http://evil.example")
+            assert await run_main(["doctor", server.url, "--origin", "http://evil.example"]) == 3
+    text = failed_at(report, "websocket", "forbidden")
+    assert "(Origin not allowed)" in text
+    assert "answered 403 Forbidden (Origin not allowed)" in capsys.readouterr().out
+
+
+async def test_wss_against_a_plain_server_says_tls_was_tried_against_no_tls() -> None:
+    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+        report = await doctor(server.url.replace("ws://", "wss://"))
+    text = failed_at(report, "websocket", "not-tls")
+    assert "wss:// was used, but the server there does not speak TLS" in text
+    assert "use ws://" in text
 
 
 async def test_a_refused_host_header_is_rejected_with_403() -> None:

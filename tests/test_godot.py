@@ -33,10 +33,10 @@ from iccm_network import App, Context, ToolError
 from iccm_network.godot import (
     GodotHandler,
     GodotShipper,
-    _decode,
     godot_level,
     shipping_logs,
 )
+from iccm_network.godot_shipper import _decode
 from iccm_network.logs import SHIPPER_HEADER, TRACE, mark_shipper_connection
 
 WAIT = 5.0

@@ -472,6 +472,15 @@ async def test_mcp_local_fixture_calls_in_memory(mcp_local: LocalConnection) -> 
     assert (await mcp_local.call("add", {"a": 20, "b": 22}))["structuredContent"] == {"result": 42}
 
 
+async def test_mcp_memory_client_fixture_is_the_client_in_memory(
+    mcp_memory_client: MCPClient,
+) -> None:
+    assert mcp_memory_client.url == "memory://hello"
+    assert await mcp_memory_client.call("add", {"a": 20, "b": 22}) == 42
+    names = [tool["name"] for tool in await mcp_memory_client.list_tools()]
+    assert names == ["hello", "add"]
+
+
 async def test_mcp_client_fixture_calls_over_a_real_socket(mcp_client: MCPClient) -> None:
     async with asyncio.timeout(10):
         assert await mcp_client.call("add", {"a": 20, "b": 22}) == 42

@@ -1,9 +1,12 @@
 """In-memory calls: the server's own protocol, route table and call runner, with no socket.
 
-``LocalConnection`` feeds JSON text to a ``ServerProtocol`` and runs the calls
-it asks for through ``iccm_network.calls.run_call``, as the WebSocket server
-does. ``acall`` and ``arequest`` make one call on a fresh connection; ``call``
-and ``request`` are the same for tests that are not coroutines.
+``LocalConnection`` feeds JSON text to the app's server side in memory
+(``iccm_network.memory.MemoryServer``: a ``ServerProtocol`` and the calls it
+asks for run as the WebSocket server runs them), and builds its requests and
+matches its replies with the client's ``ClientProtocol``. ``acall`` and
+``arequest`` make one call on a fresh connection; ``call`` and ``request``
+are the same for tests that are not coroutines. ``MCPClient(app)`` is the
+full client over the same in-memory server side.
 """
 
 from __future__ import annotations
@@ -16,18 +19,10 @@ from typing import Any, Final, ParamSpec, TypeVar
 
 from iccm_network import __version__
 from iccm_network.app import App
-from iccm_network.calls import WorkerThreads, run_call
-from iccm_network.errors import error_class_for_code
-from iccm_network.protocol import ServerProtocol, ToolCall
-from iccm_network.routes import RouteTable, Tool
-from iccm_network.versions import (
-    ALL_VERSIONS,
-    LATEST_HANDSHAKE_VERSION,
-    META_CLIENT_CAPABILITIES,
-    META_CLIENT_INFO,
-    META_PROTOCOL_VERSION,
-    MODERN_VERSIONS,
-)
+from iccm_network.client_protocol import ClientProtocol, Reply, error_from
+from iccm_network.memory import MemoryServer
+from iccm_network.routes import Tool
+from iccm_network.versions import ALL_VERSIONS, LATEST_HANDSHAKE_VERSION
 
 __all__ = ["LocalConnection", "acall", "arequest", "call", "request"]
 
@@ -35,9 +30,6 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 _CLIENT_INFO: Final = {"name": "iccm-network.testing", "version": __version__}
-
-_WORKERS: Final = WorkerThreads(8)
-"""Sync tools called in memory run here, as on a server's worker threads."""
 
 
 class LocalConnection:
@@ -66,38 +58,28 @@ class LocalConnection:
             raise ValueError(
                 f"unknown protocol version {protocol_version!r}; expected one of {ALL_VERSIONS}"
             )
-        settings = app.settings()
         self.protocol_version = protocol_version
         self.notifications: list[dict[str, Any]] = []
         """Every notification the server sent (``notifications/progress``), in order."""
-        self._protocol = ServerProtocol(
-            RouteTable(app.tools if tools is None else tools),
-            app.info,
-            max_in_flight=settings.max_in_flight,
-            max_batch=settings.max_batch,
-        )
-        self._default_timeout = settings.tool_timeout
-        self._initialized = protocol_version in MODERN_VERSIONS
-        self._next_id = 0
+        self._frames: list[str] = []
+        self._server = MemoryServer(app, self._frames.append, tools=tools)
+        self._client = ClientProtocol(protocol_version=protocol_version, client_info=_CLIENT_INFO)
+        self._initialized = not self._client.needs_initialize
 
     async def send(self, message: Any) -> list[Any]:
         """Send one frame and run what it asks for; return every frame sent back.
 
         Args:
-            message: A JSON-RPC message or batch, or raw frame text.
+            message: A JSON-RPC message or batch, or raw frame text (for tests
+                of malformed input: it goes to the server as it is).
 
         Returns:
             The frames the server sent in reply, parsed, in order: replies and
             any ``notifications/progress``.
         """
         text = message if isinstance(message, str) else json.dumps(message)
-        self._protocol.receive_text(text)
-        frames = self._protocol.data_to_send()
-        while calls := self._protocol.calls_to_run():
-            outcomes = await asyncio.gather(*(self._run(call, frames) for call in calls))
-            for call, outcome in zip(calls, outcomes, strict=True):
-                self._protocol.complete(call, outcome)
-            frames.extend(self._protocol.data_to_send())
+        await asyncio.gather(*self._server.receive_text(text))
+        frames, self._frames[:] = list(self._frames), []
         parsed = [json.loads(frame) for frame in frames]
         self.notifications.extend(
             frame for frame in parsed if isinstance(frame, dict) and "id" not in frame
@@ -113,23 +95,18 @@ class LocalConnection:
         """
         if not self._initialized:
             await self._initialize()
-        self._next_id += 1
-        request_id = self._next_id
-        body = dict(params or {})
-        if self.protocol_version in MODERN_VERSIONS:
-            body["_meta"] = {
-                META_PROTOCOL_VERSION: self.protocol_version,
-                META_CLIENT_CAPABILITIES: {},
-                META_CLIENT_INFO: _CLIENT_INFO,
-                **body.get("_meta", {}),
-            }
-        frames = await self.send(
-            {"jsonrpc": "2.0", "id": request_id, "method": method, "params": body}
-        )
+        return dict((await self._exchange(method, params)).message)
+
+    async def _exchange(self, method: str, params: Mapping[str, Any] | None) -> Reply:
+        request = self._client.request(method, {} if params is None else params)
+        frames: list[Any] = []
+        for text in self._client.data_to_send():
+            frames.extend(await self.send(text))
         for frame in frames:
-            if isinstance(frame, dict) and frame.get("id") == request_id:
-                return frame
-        raise RuntimeError(f"no reply to {method} (request id {request_id}): {frames}")
+            event = self._client.receive_message(frame)
+            if isinstance(event, Reply) and event.request is request:
+                return event
+        raise RuntimeError(f"no reply to {method} (request id {request.id}): {frames}")
 
     async def call(self, name: str, arguments: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Call a tool; return its ``tools/call`` result.
@@ -144,33 +121,20 @@ class LocalConnection:
         """
         reply = await self.request("tools/call", {"name": name, "arguments": dict(arguments or {})})
         if "error" in reply:
-            error = reply["error"]
-            cls = error_class_for_code(error["code"])
-            raise cls(error["message"], data=error.get("data"), code=error["code"])
+            raise error_from(reply["error"])
         result: dict[str, Any] = reply["result"]
         return result
 
     async def _initialize(self) -> None:
-        self._initialized = True  # first, so that the initialize request itself goes through
-        reply = await self.request(
-            "initialize",
-            {
-                "protocolVersion": self.protocol_version,
-                "capabilities": {},
-                "clientInfo": _CLIENT_INFO,
-            },
-        )
-        await self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
-        if reply.get("result", {}).get("protocolVersion") != self.protocol_version:
-            raise RuntimeError(f"initialize did not negotiate {self.protocol_version}: {reply}")
-
-    async def _run(self, call: ToolCall, frames: list[str]) -> Any:
-        async def send_progress(params: dict[str, Any]) -> None:
-            frames.append(self._protocol.progress_frame(params))
-
-        return await run_call(
-            call, _WORKERS, default_timeout=self._default_timeout, send_progress=send_progress
-        )
+        self._initialized = True
+        reply = await self._exchange("initialize", self._client.initialize_params())
+        self._client.initialized()
+        for text in self._client.data_to_send():
+            await self.send(text)
+        if reply.message.get("result", {}).get("protocolVersion") != self.protocol_version:
+            raise RuntimeError(
+                f"initialize did not negotiate {self.protocol_version}: {dict(reply.message)}"
+            )
 
 
 async def arequest(
