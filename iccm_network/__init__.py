@@ -21,6 +21,7 @@ from iccm_network.errors import (
     ToolDefinitionError,
     ToolError,
 )
+from iccm_network.prompts import Message
 from iccm_network.routes import Tool
 from iccm_network.server import Server
 
@@ -28,6 +29,7 @@ __all__ = [
     # app
     "App",
     "Context",
+    "Message",
     "Server",
     "Settings",
     "Tool",

@@ -11,6 +11,8 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar, overload
 
+from iccm_network.app_catalog import CatalogRegistry
+from iccm_network.catalog import Catalog
 from iccm_network.config import Settings
 from iccm_network.errors import ToolDefinitionError
 from iccm_network.lifecycle import serve_until_stopped, started
@@ -24,7 +26,7 @@ __all__ = ["App"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class App:
+class App(CatalogRegistry):
     """An MCP server made of typed tool functions.
 
     Args:
@@ -58,6 +60,7 @@ class App:
         self._settings = dict(settings, host=host, port=port)
         Settings.from_environment({}, **self._settings)  # fail now on a bad setting
         self._tools: dict[str, Tool] = {}
+        self._catalog = Catalog()
 
     def __repr__(self) -> str:
         return f"App({self.name!r}, version={self.version!r}, tools={list(self._tools)})"
@@ -192,7 +195,8 @@ class App:
         Args:
             **overrides: Settings, as for ``settings()``.
         """
-        return Server(RouteTable(self._tools), self.info, self.settings(**overrides))
+        routes = RouteTable(self._tools, catalog=self._catalog)
+        return Server(routes, self.info, self.settings(**overrides))
 
     @contextlib.asynccontextmanager
     async def serving(

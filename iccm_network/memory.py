@@ -67,7 +67,9 @@ class MemoryServer:
     ) -> None:
         settings = app.settings()
         self._protocol = ServerProtocol(
-            RouteTable(app.tools if tools is None else tools),
+            RouteTable(
+                app.tools if tools is None else tools, catalog=getattr(app, "catalog", None)
+            ),
             app.info,
             max_in_flight=settings.max_in_flight,
             max_batch=settings.max_batch,
@@ -75,6 +77,9 @@ class MemoryServer:
         self._default_timeout = settings.tool_timeout
         self._write = write
         self._tasks: dict[asyncio.Task[None], ToolCall] = {}
+        self._catalog = getattr(app, "catalog", None)
+        if self._catalog is not None:
+            self._catalog.listeners.add(self._resource_updated)
 
     @property
     def running(self) -> int:
@@ -103,8 +108,14 @@ class MemoryServer:
 
     def close(self) -> None:
         """Cancel every call still running (the connection is gone)."""
+        if self._catalog is not None:
+            self._catalog.listeners.discard(self._resource_updated)
         for task in list(self._tasks):
             task.cancel()
+
+    async def _resource_updated(self, uri: str) -> None:
+        self._protocol.resource_updated(uri)
+        self._flush()
 
     def _flush(self) -> None:
         for frame in self._protocol.data_to_send():

@@ -27,10 +27,11 @@ import json
 import logging
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from iccm_network.catalog import META_SUBSCRIPTION_ID, Catalog, Deferred, resource_not_found
 from iccm_network.errors import (
     InternalError,
     InvalidParams,
@@ -175,6 +176,8 @@ class ToolCall:
         features: The protocol revision the call is served under.
         client_info: The caller's ``clientInfo``, when known.
         progress_token: The request's ``_meta.progressToken``, if any.
+        render: Shapes the outcome of a resource read, prompt or completion
+            hook into its result or JSON-RPC error; ``None`` for a tool.
     """
 
     tool: Tool
@@ -186,6 +189,9 @@ class ToolCall:
     notification: bool = False
     cancelled: bool = False
     batch: _Batch | None = field(default=None, repr=False)
+    render: Callable[[Outcome, Features], dict[str, Any] | MCPError] | None = field(
+        default=None, repr=False
+    )
 
 
 def _id_key(request_id: Any) -> tuple[type, Any]:
@@ -242,6 +248,10 @@ class ServerProtocol:
         self._to_cancel: list[ToolCall] = []
         self._running: dict[tuple[type, Any], ToolCall] = {}
         self._in_flight = 0
+        self._catalog = routes.catalog if routes.catalog is not None else Catalog()
+        self._subscribed: set[str] = set()  # resources/subscribe, handshake era
+        # Open subscriptions/listen streams (2026-07-28): id key -> (id, URIs).
+        self._listens: dict[tuple[type, Any], tuple[RequestId, frozenset[str]]] = {}
 
     @property
     def protocol_version(self) -> str | None:
@@ -332,7 +342,15 @@ class ServerProtocol:
             del self._running[key]
         reply: dict[str, Any] | None = None
         if not (call.cancelled or isinstance(outcome, Cancelled) or call.notification):
-            reply = _response(call.request_id, outcome_result(call.tool, outcome, call.features))
+            if call.render is None:
+                result = outcome_result(call.tool, outcome, call.features)
+                reply = _response(call.request_id, result)
+            else:
+                shaped = call.render(outcome, call.features)
+                if isinstance(shaped, MCPError):
+                    reply = _error(call.request_id, shaped)
+                else:
+                    reply = _response(call.request_id, self._finish(shaped, call.features))
         batch = call.batch
         if batch is None:
             if reply is not None:
@@ -352,10 +370,30 @@ class ServerProtocol:
         """
         return encode({"jsonrpc": "2.0", "method": "notifications/progress", "params": params})
 
+    def resource_updated(self, uri: str) -> None:
+        """Queue ``notifications/resources/updated`` if this connection subscribed to ``uri``.
+
+        Handshake-era subscriptions (``resources/subscribe``) get a plain
+        notification; each 2026-07-28 ``subscriptions/listen`` stream that
+        names ``uri`` gets one carrying its subscription id.
+
+        Args:
+            uri: The resource that changed.
+        """
+        if uri in self._subscribed:
+            self._notify("notifications/resources/updated", {"uri": uri})
+        for request_id, uris in self._listens.values():
+            if uri in uris:
+                meta = {META_SUBSCRIPTION_ID: request_id}
+                self._notify("notifications/resources/updated", {"_meta": meta, "uri": uri})
+
     # -- dispatch ------------------------------------------------------------
 
     def _write(self, message: Any) -> None:
         self._writes.append(encode(message))
+
+    def _notify(self, method: str, params: dict[str, Any]) -> None:
+        self._write({"jsonrpc": "2.0", "method": method, "params": params})
 
     def _receive_batch(self, messages: list[Any]) -> None:
         if not messages:
@@ -428,6 +466,8 @@ class ServerProtocol:
                 if call is not None and not call.cancelled:
                     call.cancelled = True
                     self._to_cancel.append(call)
+                # Cancelling a subscriptions/listen request closes its stream.
+                self._listens.pop(_id_key(params["requestId"]), None)
         elif method == "tools/call":
             # JSON-RPC runs a notification and discards its result.
             self._request(method, params, None, batch, notification=True)
@@ -470,6 +510,10 @@ class ServerProtocol:
             return self._tools_list(params, feats)
         if method == "ping":
             return self._finish({}, feats)
+        if method in _CATALOG_METHODS:
+            return self._catalog_request(
+                method, params, meta, request_id, feats, client_info, batch
+            )
         if method == "initialize" and not feats.modern:
             return self._initialize(params)
         if method == "server/discover":
@@ -498,7 +542,7 @@ class ServerProtocol:
         return result
 
     def _capabilities(self) -> dict[str, Any]:
-        return {"tools": {"listChanged": False}}
+        return {"tools": {"listChanged": False}, **self._catalog.capabilities()}
 
     def _initialize(self, params: Mapping[str, Any]) -> dict[str, Any]:
         offered = params.get("protocolVersion")
@@ -607,3 +651,120 @@ class ServerProtocol:
             self._running[_id_key(request_id)] = call
         self._to_run.append(call)
         return None
+
+    # -- resources, prompts, completion ---------------------------------------
+
+    def _catalog_request(
+        self,
+        method: str,
+        params: Mapping[str, Any],
+        meta: Mapping[str, Any] | None,
+        request_id: RequestId,
+        feats: Features,
+        client_info: Mapping[str, Any] | None,
+        batch: _Batch | None,
+    ) -> dict[str, Any] | None:
+        catalog = self._catalog
+        listing = _LISTINGS.get(method)
+        if listing is not None:
+            return self._list_page(listing, catalog.definitions(listing, feats), params, feats)
+        if method == "resources/read":
+            planned: dict[str, Any] | Deferred = catalog.read(params, feats)
+        elif method == "prompts/get":
+            planned = catalog.get_prompt(params, feats)
+        elif method == "completion/complete":
+            planned = catalog.complete(params, feats)
+        elif method == "subscriptions/listen" and feats.modern:
+            self._listen(params, request_id)
+            return None  # the stream stays open; its reply would close it
+        elif method in ("resources/subscribe", "resources/unsubscribe") and not feats.modern:
+            uri = params.get("uri")
+            if type(uri) is not str:
+                raise InvalidParams(f'Invalid params: {method} needs a string "uri"')
+            if method == "resources/unsubscribe":
+                self._subscribed.discard(uri)
+            elif catalog.known_uri(uri):
+                self._subscribed.add(uri)
+            else:
+                raise resource_not_found(uri, feats)
+            return {}
+        else:
+            raise MethodNotFound(f"Method not found: {method}")
+        if isinstance(planned, dict):
+            return self._finish(planned, feats)
+        if self._in_flight >= self._max_in_flight:
+            raise ServerBusy(
+                f"Server busy: {self._in_flight} calls already running on this connection",
+                data={"maxInFlight": self._max_in_flight},
+            )
+        token = None if meta is None else meta.get("progressToken")
+        call = ToolCall(
+            tool=planned.tool,
+            arguments=planned.arguments,
+            request_id=request_id,
+            features=feats,
+            client_info=client_info,
+            progress_token=token if isinstance(token, (str, int)) else None,
+            batch=batch,
+            render=planned.render,
+        )
+        self._in_flight += 1
+        if batch is not None:
+            batch.pending += 1
+        self._running[_id_key(request_id)] = call
+        self._to_run.append(call)
+        return None
+
+    def _list_page(
+        self, key: str, items: list[dict[str, Any]], params: Mapping[str, Any], feats: Features
+    ) -> dict[str, Any]:
+        start = 0
+        cursor = params.get("cursor")
+        if cursor is not None:
+            start = self._decode_cursor(cursor, len(items))
+        size = self._info.page_size
+        end = len(items) if size is None else min(start + size, len(items))
+        result: dict[str, Any] = {key: items[start:end]}
+        if end < len(items):
+            result["nextCursor"] = base64.urlsafe_b64encode(str(end).encode()).decode()
+        if feats.modern:
+            result["ttlMs"] = self._info.list_ttl_ms
+            result["cacheScope"] = "public"
+        return self._finish(result, feats)
+
+    def _listen(self, params: Mapping[str, Any], request_id: RequestId) -> None:
+        wanted = params.get("notifications")
+        if type(wanted) is not dict:
+            raise InvalidParams(
+                'Invalid params: subscriptions/listen needs a "notifications" object'
+            )
+        uris = wanted.get("resourceSubscriptions", [])
+        if type(uris) is not list or not all(type(uri) is str for uri in uris):
+            raise InvalidParams('Invalid params: "resourceSubscriptions" must be a list of strings')
+        # Acknowledge only what this server can send: resource updates.
+        honoured: dict[str, Any] = {}
+        if self._catalog.has_resources and uris:
+            honoured["resourceSubscriptions"] = uris
+            self._listens[_id_key(request_id)] = (request_id, frozenset(uris))
+        self._notify(
+            "notifications/subscriptions/acknowledged",
+            {"_meta": {META_SUBSCRIPTION_ID: request_id}, "notifications": honoured},
+        )
+
+
+_LISTINGS: Final = {
+    "resources/list": "resources",
+    "resources/templates/list": "resourceTemplates",
+    "prompts/list": "prompts",
+}
+_CATALOG_METHODS: Final = frozenset(
+    {
+        *_LISTINGS,
+        "resources/read",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "subscriptions/listen",
+        "prompts/get",
+        "completion/complete",
+    }
+)

@@ -12,7 +12,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from iccm_network.context import Context
 from iccm_network.convert import build_converter
@@ -20,6 +20,9 @@ from iccm_network.errors import InvalidParams, ToolDefinitionError
 from iccm_network.schema import function_schema
 from iccm_network.validation import ArgumentValidator, SchemaError, check_schema
 from iccm_network.versions import Features
+
+if TYPE_CHECKING:
+    from iccm_network.catalog import Catalog
 
 __all__ = ["RouteTable", "Tool", "compile_tool", "is_coroutine_callable"]
 
@@ -152,6 +155,7 @@ def compile_tool(
     title: str | None = None,
     annotations: Mapping[str, Any] | None = None,
     timeout: float | None = None,
+    describe_result: bool = True,
 ) -> Tool:
     """Compile a function into a ``Tool``; every mistake raises here.
 
@@ -164,6 +168,9 @@ def compile_tool(
         title: A human-readable title.
         annotations: MCP tool annotations such as ``readOnlyHint``.
         timeout: Seconds the call may run before it is cancelled.
+        describe_result: Build an ``outputSchema`` from the return
+            annotation (``False`` for resources and prompts, which return
+            content, not structured results).
 
     Raises:
         ToolDefinitionError: The name, schema, annotations or timeout are
@@ -187,7 +194,7 @@ def compile_tool(
     wraps_result = False
     converter: ArgumentConverter | None = None
     if input_schema is None:
-        signature = function_schema(fn)
+        signature = function_schema(fn, describe_result=describe_result)
         schema: Mapping[str, Any] = signature.input_schema
         output_schema = signature.output_schema
         wraps_result = signature.wraps_result
@@ -230,10 +237,14 @@ class RouteTable(Mapping[str, Tool]):
 
     Args:
         tools: The compiled tools.
+        catalog: The app's resources, prompts and completion hooks, if any.
     """
 
-    def __init__(self, tools: Mapping[str, Tool] | None = None) -> None:
+    def __init__(
+        self, tools: Mapping[str, Tool] | None = None, *, catalog: Catalog | None = None
+    ) -> None:
         self._tools: dict[str, Tool] = dict(tools or {})
+        self.catalog = catalog
         self._definitions: dict[str, list[dict[str, Any]]] = {}
 
     def __getitem__(self, name: str) -> Tool:

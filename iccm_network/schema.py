@@ -119,12 +119,14 @@ def type_schema(annotation: Any) -> dict[str, Any]:
     return _checked(builder.finish(schema), repr(annotation))
 
 
-def function_schema(fn: Callable[..., Any]) -> FunctionSchema:
+def function_schema(fn: Callable[..., Any], *, describe_result: bool = True) -> FunctionSchema:
     """Introspect a tool function's signature, type hints and docstring.
 
     Args:
         fn: A function, coroutine function, bound method, ``functools.partial``
             or callable object.
+        describe_result: Build the ``outputSchema`` from the return
+            annotation; resources and prompts have none to publish.
 
     Raises:
         ToolDefinitionError: A parameter is variadic, positional-only, lacks an
@@ -158,7 +160,7 @@ def function_schema(fn: Callable[..., Any]) -> FunctionSchema:
             "additionalProperties": False,
         }
     )
-    output_schema, wraps = _output_schema(hints, name)
+    output_schema, wraps = _output_schema(hints, name) if describe_result else (None, False)
     return FunctionSchema(
         input_schema=_checked(input_schema, name),
         output_schema=output_schema,

@@ -694,6 +694,10 @@ class Server:
         # Each running call's task; a finished task removes itself.
         tasks: dict[asyncio.Task[None], ToolCall] = {}
         self._connections[connection] = tasks
+        catalog = self.routes.catalog
+        listener = functools.partial(self._resource_updated, connection, protocol)
+        if catalog is not None:
+            catalog.listeners.add(listener)
         launched = 0
         try:
             async for message in connection:
@@ -725,6 +729,8 @@ class Server:
         except ConnectionClosed:
             pass
         finally:
+            if catalog is not None:
+                catalog.listeners.discard(listener)
             for task in tasks:
                 task.cancel()
             del self._connections[connection]
@@ -809,6 +815,19 @@ class Server:
                     await connection.send(frame)
         except ConnectionClosed:
             pass
+
+    async def _resource_updated(
+        self, connection: _Connection, protocol: ServerProtocol, uri: str
+    ) -> None:
+        protocol.resource_updated(uri)
+        frames = protocol.data_to_send()
+        if frames and connection.state is State.OPEN:
+            try:
+                async with connection.sending:
+                    for frame in frames:
+                        await connection.send(frame)
+            except ConnectionClosed:
+                pass
 
     async def _send_progress(
         self,
