@@ -195,8 +195,8 @@ class App(CatalogRegistry):
         Args:
             **overrides: Settings, as for ``settings()``.
         """
-        routes = RouteTable(self._tools, catalog=self._catalog)
-        return Server(routes, self.info, self.settings(**overrides))
+        routes = RouteTable(self._tools)
+        return Server(routes, self.info, self.settings(**overrides), catalog=self._catalog)
 
     @contextlib.asynccontextmanager
     async def serving(

@@ -67,12 +67,11 @@ class MemoryServer:
     ) -> None:
         settings = app.settings()
         self._protocol = ServerProtocol(
-            RouteTable(
-                app.tools if tools is None else tools, catalog=getattr(app, "catalog", None)
-            ),
+            RouteTable(app.tools if tools is None else tools),
             app.info,
             max_in_flight=settings.max_in_flight,
             max_batch=settings.max_batch,
+            catalog=getattr(app, "catalog", None),
         )
         self._default_timeout = settings.tool_timeout
         self._write = write

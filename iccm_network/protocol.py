@@ -222,6 +222,7 @@ class ServerProtocol:
         max_batch: Entries a batch may hold; a larger one is refused whole.
         batch_slice: Batch entries handled per ``receive_text`` or
             ``process_more``; ``None`` handles a whole batch at once.
+        catalog: The resources, prompts and completion hooks to serve.
     """
 
     def __init__(
@@ -232,6 +233,7 @@ class ServerProtocol:
         max_in_flight: int = 256,
         max_batch: int = 1000,
         batch_slice: int | None = None,
+        catalog: Catalog | None = None,
     ) -> None:
         self._routes = routes
         self._tool_named = dict(routes).get  # a plain dict's get: the hot path's lookup
@@ -248,7 +250,7 @@ class ServerProtocol:
         self._to_cancel: list[ToolCall] = []
         self._running: dict[tuple[type, Any], ToolCall] = {}
         self._in_flight = 0
-        self._catalog = routes.catalog if routes.catalog is not None else Catalog()
+        self._catalog = catalog if catalog is not None else Catalog()
         self._subscribed: set[str] = set()  # resources/subscribe, handshake era
         # Open subscriptions/listen streams (2026-07-28): id key -> (id, URIs).
         self._listens: dict[tuple[type, Any], tuple[RequestId, frozenset[str]]] = {}

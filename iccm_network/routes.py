@@ -12,7 +12,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from iccm_network.context import Context
 from iccm_network.convert import build_converter
@@ -20,9 +20,6 @@ from iccm_network.errors import InvalidParams, ToolDefinitionError
 from iccm_network.schema import function_schema
 from iccm_network.validation import ArgumentValidator, SchemaError, check_schema
 from iccm_network.versions import Features
-
-if TYPE_CHECKING:
-    from iccm_network.catalog import Catalog
 
 __all__ = ["RouteTable", "Tool", "compile_tool", "is_coroutine_callable"]
 
@@ -237,14 +234,10 @@ class RouteTable(Mapping[str, Tool]):
 
     Args:
         tools: The compiled tools.
-        catalog: The app's resources, prompts and completion hooks, if any.
     """
 
-    def __init__(
-        self, tools: Mapping[str, Tool] | None = None, *, catalog: Catalog | None = None
-    ) -> None:
+    def __init__(self, tools: Mapping[str, Tool] | None = None) -> None:
         self._tools: dict[str, Tool] = dict(tools or {})
-        self.catalog = catalog
         self._definitions: dict[str, list[dict[str, Any]]] = {}
 
     def __getitem__(self, name: str) -> Tool:

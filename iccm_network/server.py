@@ -53,6 +53,7 @@ from websockets.protocol import State
 from websockets.typing import Subprotocol
 
 from iccm_network.calls import WorkerThreads, run_call
+from iccm_network.catalog import Catalog
 from iccm_network.config import Settings
 from iccm_network.logs import log_startup, mark_shipper_connection
 from iccm_network.outcomes import Cancelled, Outcome, ShutDown
@@ -295,10 +296,19 @@ class Server:
         routes: The compiled tools.
         info: What the server says about itself.
         settings: Bounds, timeouts, security and addresses.
+        catalog: The resources, prompts and completion hooks to serve, if any.
     """
 
-    def __init__(self, routes: RouteTable, info: ServerInfo, settings: Settings) -> None:
+    def __init__(
+        self,
+        routes: RouteTable,
+        info: ServerInfo,
+        settings: Settings,
+        *,
+        catalog: Catalog | None = None,
+    ) -> None:
         self.routes = routes
+        self.catalog = catalog
         self.info = info
         self.settings = settings
         self._server: WebSocketServer | None = None
@@ -690,12 +700,13 @@ class Server:
             max_in_flight=settings.max_in_flight,
             max_batch=settings.max_batch,
             batch_slice=_BATCH_SLICE,
+            catalog=self.catalog,
         )
         # Each running call's task; a finished task removes itself.
         tasks: dict[asyncio.Task[None], ToolCall] = {}
         self._connections[connection] = tasks
-        catalog = self.routes.catalog
         listener = functools.partial(self._resource_updated, connection, protocol)
+        catalog = self.catalog
         if catalog is not None:
             catalog.listeners.add(listener)
         launched = 0
