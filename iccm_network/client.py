@@ -23,7 +23,8 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from iccm_network.client_events import tool_list_page, tool_result
+from iccm_network.client_catalog import CatalogCalls, ResourceCallback
+from iccm_network.client_events import Notification, tool_list_page, tool_result
 from iccm_network.client_protocol import (
     ClientProtocol,
     ClientProtocolError,
@@ -48,6 +49,8 @@ logger = logging.getLogger("iccm_network.client")
 
 ProgressCallback = Callable[[float, float | None, str | None], object]
 """Called as ``on_progress(progress, total, message)``."""
+
+_RESOURCE_UPDATED = "notifications/resources/updated"
 
 
 class _Session:
@@ -74,7 +77,7 @@ class _Session:
         return self.transport.is_open and reader is not None and not reader.done()
 
 
-class MCPClient:
+class MCPClient(CatalogCalls):
     """A client for one MCP server, sharing one connection among concurrent calls.
 
     ``MCPClient(app)`` calls an ``App``'s tools in memory: the very client,
@@ -155,6 +158,7 @@ class MCPClient:
         self._headers = handshake_headers(headers, auth_token)
         self._session: _Session | None = None
         self._lock = asyncio.Lock()
+        self._resource_callbacks: dict[str, ResourceCallback] = {}
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "not connected"
@@ -330,6 +334,8 @@ class MCPClient:
                         callback(event.progress, event.total, event.message)
                     except Exception:
                         logger.exception("progress callback failed")
+            elif isinstance(event, Notification) and event.method == _RESOURCE_UPDATED:
+                self._resource_updated(event.params)
             elif isinstance(event, Stray):
                 logger.debug("ignored a reply to no request of ours: %.200r", event.message)
         self._flush_soon(session)  # answers to the server's own requests (ping)
