@@ -277,7 +277,7 @@ def test_listen_acknowledges_streams_updates_and_ends_on_cancel() -> None:
 
 def test_each_era_has_only_its_own_subscription_methods() -> None:
     protocol = make_protocol()
-    listen = {"notifications": {}}
+    listen: dict[str, Any] = {"notifications": {}}
     assert reply(protocol, "subscriptions/listen", listen)["error"]["code"] == -32601
     modern = reply(protocol, "resources/subscribe", {"uri": "note://todo"}, modern=True)
     assert modern["error"]["code"] == -32601
