@@ -6,6 +6,9 @@
     iccm-network tools URL [--json]
     iccm-network call URL TOOL [JSON]
     iccm-network doctor URL [--json]
+    iccm-network resources URL [--json]
+    iccm-network read URL URI [--json]
+    iccm-network prompts URL [--json]
 
 Exit codes: 0 success; 1 a tool error or protocol error (for ``doctor``: the
 server answered but does not speak MCP, or its messages are too big for the
@@ -26,6 +29,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, TextIO
 
+from iccm_network.cli_catalog import COMMANDS, add_commands, run_command
 from iccm_network.client import MCPClient
 from iccm_network.connect import Endpoint
 from iccm_network.diagnose import RELAY_MAX_SIZE, doctor
@@ -127,7 +131,8 @@ def _parser() -> argparse.ArgumentParser:
         "0 disables the check)",
     )
     check.set_defaults(timeout=5.0)
-    for command in (tools, call, check):
+    catalog = add_commands(commands, client, _EXIT_CODES)
+    for command in (tools, call, check, *catalog):
         command.set_defaults(command_parser=command)
     return parser
 
@@ -166,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_doctor(url, args, headers))
         if args.command == "tools":
             return asyncio.run(_tools(url, client_options, as_json=args.json))
+        if args.command in COMMANDS:
+            return asyncio.run(run_command(args, url, client_options, _report_failure))
         arguments = _arguments(args.arguments, command)
         return asyncio.run(_call(url, args.tool, arguments, client_options))
     except SystemExit as exc:  # argparse reports usage errors by exiting
