@@ -23,12 +23,17 @@ Three pieces, usable on their own, one module each:
   reaches the function with the declared Python types, and every invalid one
   is refused with -32602 (or, from 2025-11-25, an ``isError`` result listing
   the failing paths) without reaching the function.
+- ``check_catalog``: ``check_catalog(app)``, ``check_prompt(app, name)`` and
+  ``check_resource_template(app, uri_template)``: the same for prompt
+  arguments and URI template variables, which travel as strings (``prompts/get``
+  and ``resources/read``; refusals are -32602 naming the argument).
 
 This package needs Hypothesis (``pip install iccm-network[test]``); the rest of
 the library does not.
 """
 
 from iccm_network.testing.check import check_app, check_tool
+from iccm_network.testing.check_catalog import check_catalog, check_prompt, check_resource_template
 from iccm_network.testing.local import LocalConnection, acall, arequest, call, request
 from iccm_network.testing.strategies import arguments_for, invalid_arguments_for
 
@@ -39,6 +44,9 @@ __all__ = [
     "arguments_for",
     "call",
     "check_app",
+    "check_catalog",
+    "check_prompt",
+    "check_resource_template",
     "check_tool",
     "invalid_arguments_for",
     "request",
