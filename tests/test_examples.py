@@ -187,6 +187,7 @@ SERVERS = {
         "catalog_verify",
     },
     "godot_logging.py": {"logger_log", "logger_query", "logger_set_level", "logger_clear"},
+    "file_store.py": {"write_file"},
 }
 
 
@@ -438,6 +439,32 @@ async def test_the_logging_service_refuses_an_unknown_level() -> None:
 
 
 # -- the client script -------------------------------------------------------------
+
+
+async def test_the_file_store_serves_resources_a_prompt_and_completions() -> None:
+    async with session(app_of("file_store.py")) as wire:
+        listed = (await wire.request("resources/list"))["result"]["resources"]
+        templates = (await wire.request("resources/templates/list"))["result"]
+        todo = (await wire.request("resources/read", {"uri": "file://notes/todo.txt"}))["result"]
+        head = await wire.request("resources/read", {"uri": "store://files/src%2Fmain.py/lines/1"})
+        missing = await wire.request("resources/read", {"uri": "file://nothing"})
+        review = await wire.request(
+            "prompts/get", {"name": "review", "arguments": {"path": "src/main.py"}}
+        )
+        paths = await wire.request(
+            "completion/complete",
+            {
+                "ref": {"type": "ref/resource", "uri": "file://{+path}"},
+                "argument": {"name": "path", "value": "notes/"},
+            },
+        )
+    assert [r["uri"] for r in listed] == ["store://config", "store://logo"]
+    assert len(templates["resourceTemplates"]) == 2
+    assert todo["contents"][0]["text"].startswith("buy milk")
+    assert head["result"]["contents"][0]["text"] == "print('hello')\n"
+    assert missing["error"]["code"] == -32002
+    assert [m["role"] for m in review["result"]["messages"]] == ["user", "assistant"]
+    assert paths["result"]["completion"]["values"] == ["notes/ideas.md", "notes/todo.txt"]
 
 
 async def test_the_client_script_lists_tools_and_calls_one() -> None:
