@@ -12,6 +12,7 @@ thread for sync functions, timeout, ``Context``).
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -133,8 +134,10 @@ class Catalog:
         self.templates: dict[str, Resource] = {}
         self.prompts: dict[str, Prompt] = {}
         self.hooks: dict[tuple[str, str], CompletionHook] = {}
-        self.listeners: set[UpdateListener] = set()
-        """One per open connection of a running server, for ``notify_resource_updated``."""
+        # Held weakly: an in-memory connection nobody closes must not live on
+        # here; a server's connection holds its own listener while it is open.
+        self.listeners: weakref.WeakSet[UpdateListener] = weakref.WeakSet()
+        """One per open connection, for ``notify_resource_updated``."""
 
     # -- what the app has ----------------------------------------------------
 

@@ -77,8 +77,10 @@ class MemoryServer:
         self._write = write
         self._tasks: dict[asyncio.Task[None], ToolCall] = {}
         self._catalog = getattr(app, "catalog", None)
+        # Kept here: the catalog holds listeners weakly.
+        self._listener = self._resource_updated
         if self._catalog is not None:
-            self._catalog.listeners.add(self._resource_updated)
+            self._catalog.listeners.add(self._listener)
 
     @property
     def running(self) -> int:
@@ -108,7 +110,7 @@ class MemoryServer:
     def close(self) -> None:
         """Cancel every call still running (the connection is gone)."""
         if self._catalog is not None:
-            self._catalog.listeners.discard(self._resource_updated)
+            self._catalog.listeners.discard(self._listener)
         for task in list(self._tasks):
             task.cancel()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import base64
 
 import pytest
@@ -82,3 +83,13 @@ async def test_the_in_memory_client_reads_resources_too() -> None:
     async with client:
         (note,) = await client.read_resource("note://ideas")
     assert note["text"] == "a diagram tool"
+
+
+async def test_in_memory_connections_nobody_closes_leave_no_listener_behind() -> None:
+    app = build_app()
+    for _ in range(5):
+        client = MCPClient(app)
+        await client.read_resource("note://todo")
+        del client
+    gc.collect()
+    assert len(app.catalog.listeners) == 0
