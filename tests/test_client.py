@@ -175,6 +175,7 @@ def test_an_error_result_raises_tool_error_with_its_data() -> None:
 
 CLIENT_MODULES = [
     "client",
+    "client_catalog",
     "client_events",
     "client_protocol",
     "client_results",
