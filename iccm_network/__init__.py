@@ -10,6 +10,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from iccm_network.app import App
+from iccm_network.catalog.prompts import Message
 from iccm_network.client import MCPClient
 from iccm_network.compat import MCPServer
 from iccm_network.config import Settings
@@ -21,9 +22,8 @@ from iccm_network.errors import (
     ToolDefinitionError,
     ToolError,
 )
-from iccm_network.prompts import Message
-from iccm_network.routes import Tool
-from iccm_network.server import Server
+from iccm_network.tools.routes import Tool
+from iccm_network.transport.websocket import Server
 
 __all__ = [
     # app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from iccm_network.cli import main
+from iccm_network.cli.main import main
 
 __all__: list[str] = []
 

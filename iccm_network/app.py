@@ -12,14 +12,14 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar, overload
 
 from iccm_network.app_catalog import CatalogRegistry
-from iccm_network.catalog import Catalog
+from iccm_network.catalog.table import Catalog
 from iccm_network.config import Settings
 from iccm_network.errors import ToolDefinitionError
-from iccm_network.lifecycle import serve_until_stopped, started
 from iccm_network.logs import configure_logging
-from iccm_network.protocol import ServerInfo
-from iccm_network.routes import RouteTable, Tool, compile_tool
-from iccm_network.server import Server
+from iccm_network.protocol.server import ServerInfo
+from iccm_network.tools.routes import RouteTable, Tool, compile_tool
+from iccm_network.transport.lifecycle import serve_until_stopped, started
+from iccm_network.transport.websocket import Server
 
 __all__ = ["App"]
 

@@ -11,11 +11,11 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from iccm_network.catalog import Catalog
-from iccm_network.completion import CompletionHook, compile_hook
+from iccm_network.catalog.completion import CompletionHook, compile_hook
+from iccm_network.catalog.prompts import Prompt, compile_prompt
+from iccm_network.catalog.resources import Resource, compile_resource
+from iccm_network.catalog.table import Catalog
 from iccm_network.errors import ToolDefinitionError
-from iccm_network.prompts import Prompt, compile_prompt
-from iccm_network.resources import Resource, compile_resource
 
 __all__ = ["CatalogRegistry"]
 

@@ -1,8 +1,8 @@
 """``MCPClient``: call tools on any MCP server, over a WebSocket or in memory.
 
 The client is a ``ClientProtocol`` (ids, encoding, matching, deadlines,
-typed errors) driven over a transport (``iccm_network.client_transport``):
-a WebSocket reached with the diagnosed steps of ``iccm_network.connect``, or,
+typed errors) driven over a transport (``iccm_network.transport.client``):
+a WebSocket reached with the diagnosed steps of ``iccm_network.transport.connect``, or,
 for ``MCPClient(app)``, the app's own server protocol in memory. Once
 connected, one reader task owns the connection and hands each reply to the
 request awaiting it, so any number of calls share the connection
@@ -24,8 +24,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from iccm_network.client_catalog import CatalogCalls, ResourceCallback
-from iccm_network.client_events import Notification, tool_list_page, tool_result
-from iccm_network.client_protocol import (
+from iccm_network.errors import MCPConnectionError, MCPError
+from iccm_network.protocol.client import (
     ClientProtocol,
     ClientProtocolError,
     Progress,
@@ -33,15 +33,15 @@ from iccm_network.client_protocol import (
     Stray,
     decode_result,
 )
-from iccm_network.client_transport import ClientTransport, MemoryTransport, WebSocketTransport
-from iccm_network.connect import Endpoint, describe_client, handshake_headers, remaining
-from iccm_network.errors import MCPConnectionError, MCPError
-from iccm_network.failures import is_retryable, reword
-from iccm_network.handshake import flush, initialize
-from iccm_network.versions import LATEST_HANDSHAKE_VERSION
+from iccm_network.protocol.client_events import Notification, tool_list_page, tool_result
+from iccm_network.protocol.versions import LATEST_HANDSHAKE_VERSION
+from iccm_network.transport.client import ClientTransport, MemoryTransport, WebSocketTransport
+from iccm_network.transport.connect import Endpoint, describe_client, handshake_headers, remaining
+from iccm_network.transport.failures import is_retryable, reword
+from iccm_network.transport.handshake import flush, initialize
 
 if TYPE_CHECKING:
-    from iccm_network.memory import InMemoryApp
+    from iccm_network.transport.memory import InMemoryApp
 
 __all__ = ["MCPClient", "ProgressCallback", "decode_result"]
 

@@ -30,8 +30,8 @@ from typing import Any
 
 from iccm_network.app import App
 from iccm_network.errors import ToolDefinitionError
-from iccm_network.lifecycle import signal_handlers, started
-from iccm_network.server import Server
+from iccm_network.transport.lifecycle import signal_handlers, started
+from iccm_network.transport.websocket import Server
 
 __all__ = ["MCPServer"]
 

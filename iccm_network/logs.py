@@ -32,7 +32,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final, Protocol
 
-from iccm_network.versions import HANDSHAKE_VERSIONS, MODERN_VERSIONS
+from iccm_network.protocol.versions import HANDSHAKE_VERSIONS, MODERN_VERSIONS
 
 
 class _StartupSettings(Protocol):
@@ -74,7 +74,7 @@ class _Named(Protocol):
 
 
 class Started(Protocol):
-    """What ``startup_lines`` reads of a started server (``iccm_network.server.Server``).
+    """What ``startup_lines`` reads of a started server (a websocket ``Server``).
 
     An interface rather than the class, so that this module imports no server
     module (the server imports this one).
@@ -295,7 +295,7 @@ def startup_lines(server: Started) -> list[str]:
 
 
 def log_startup(server: Started) -> None:
-    """Log ``startup_lines(server)`` at INFO on ``iccm_network.server``.
+    """Log ``startup_lines(server)`` at INFO on ``iccm_network.transport.websocket``.
 
     Args:
         server: A started server.

@@ -32,8 +32,8 @@ import pytest_asyncio
 
 from iccm_network.app import App
 from iccm_network.client import MCPClient
-from iccm_network.server import Server
 from iccm_network.testing import LocalConnection
+from iccm_network.transport.websocket import Server
 
 __all__ = ["mcp_app", "mcp_client", "mcp_local", "mcp_memory_client", "mcp_server"]
 

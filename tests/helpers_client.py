@@ -11,7 +11,7 @@ from typing import Any
 from sample_tools import add, fail, free_port
 from websockets.asyncio.server import serve
 
-from iccm_network.cli import main
+from iccm_network.cli.main import main
 
 __all__ = [
     "TIMEOUT",

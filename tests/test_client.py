@@ -26,11 +26,11 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from iccm_network import App, Context, MCPConnectionError, MCPError, ToolError
 from iccm_network.client import MCPClient, decode_result
-from iccm_network.connect import Endpoint, connect_tcp, resolve
 from iccm_network.errors import InvalidParams
-from iccm_network.protocol import ServerInfo
-from iccm_network.routes import RouteTable
-from iccm_network.server import Server
+from iccm_network.protocol.server import ServerInfo
+from iccm_network.tools.routes import RouteTable
+from iccm_network.transport.connect import Endpoint, connect_tcp, resolve
+from iccm_network.transport.websocket import Server
 
 app = App("client-test", version="3.1.4")
 app.add_tool(add)
@@ -176,13 +176,13 @@ def test_an_error_result_raises_tool_error_with_its_data() -> None:
 CLIENT_MODULES = [
     "client",
     "client_catalog",
-    "client_events",
-    "client_protocol",
-    "client_results",
-    "client_transport",
-    "connect",
-    "failures",
-    "handshake",
+    "protocol.client_events",
+    "protocol.client",
+    "protocol.client_results",
+    "transport.client",
+    "transport.connect",
+    "transport.failures",
+    "transport.handshake",
 ]
 
 
@@ -190,7 +190,7 @@ CLIENT_MODULES = [
 def test_the_client_imports_no_server_module(module: str) -> None:
     # Module-level imports only: the in-memory transport imports the server
     # side inside the function that needs it, and type-only imports are free.
-    source = Path(__file__).parents[1] / "iccm_network" / f"{module}.py"
+    source = Path(__file__).parents[1] / "iccm_network" / f"{module.replace('.', '/')}.py"
     imported = {
         node.module
         for node in ast.parse(source.read_text()).body
@@ -200,7 +200,7 @@ def test_the_client_imports_no_server_module(module: str) -> None:
     allowed = {
         "iccm_network",
         "iccm_network.errors",
-        "iccm_network.versions",
+        "iccm_network.protocol.versions",
         *(f"iccm_network.{name}" for name in CLIENT_MODULES),
     }
     assert ours <= allowed

@@ -10,7 +10,7 @@ import pytest
 from catalog_app import build_app
 
 from iccm_network import MCPClient, MCPError
-from iccm_network.protocol import ServerInfo
+from iccm_network.protocol.server import ServerInfo
 
 TIMEOUT = 10.0
 

@@ -25,7 +25,7 @@ from iccm_network.logs import (
     redact_url,
     startup_lines,
 )
-from iccm_network.versions import ALL_VERSIONS
+from iccm_network.protocol.versions import ALL_VERSIONS
 
 CHILD_TIMEOUT = 20.0
 """Seconds for a child interpreter (a start and a few imports on a loaded machine)."""

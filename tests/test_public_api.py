@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from pathlib import Path
 
 import pytest
 
@@ -38,41 +39,15 @@ def test_every_public_name_has_a_docstring(name: str) -> None:
     assert inspect.getdoc(getattr(iccm_network, name))
 
 
-@pytest.mark.parametrize(
-    "module",
-    [
-        "app",
-        "app_catalog",
-        "calls",
-        "catalog",
-        "cli",
-        "client",
-        "compat",
-        "completion",
-        "config",
-        "connect",
-        "context",
-        "convert",
-        "diagnose",
-        "docstrings",
-        "errors",
-        "godot",
-        "lifecycle",
-        "logs",
-        "prompts",
-        "protocol",
-        "resources",
-        "results",
-        "routes",
-        "schema",
-        "server",
-        "testing",
-        "text_arguments",
-        "uri_templates",
-        "validation",
-        "versions",
-    ],
+PACKAGE = Path(iccm_network.__file__).parent
+MODULES = sorted(
+    ".".join(path.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__")
+    for path in PACKAGE.rglob("*.py")
+    if path.name not in ("__init__.py", "__main__.py") or path.parent != PACKAGE
 )
+
+
+@pytest.mark.parametrize("module", MODULES)
 def test_every_module_declares_its_exports_and_documents_them(module: str) -> None:
     loaded = importlib.import_module(f"iccm_network.{module}")
     assert inspect.getdoc(loaded), f"{module} has no module docstring"
@@ -85,7 +60,14 @@ def test_every_module_declares_its_exports_and_documents_them(module: str) -> No
 
 def test_the_protocol_core_does_no_io() -> None:
     # The sans-I/O layers must stay importable and usable without a socket.
-    for module in ("protocol", "routes", "schema", "convert", "results", "validation"):
+    for module in (
+        "protocol.server",
+        "tools.routes",
+        "tools.schema",
+        "tools.convert",
+        "protocol.results",
+        "tools.validation",
+    ):
         source = inspect.getsource(importlib.import_module(f"iccm_network.{module}"))
         assert "import websockets" not in source and "from websockets" not in source
         assert "import socket" not in source and "import asyncio\n" not in source

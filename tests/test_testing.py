@@ -17,9 +17,7 @@ from hypothesis import given
 
 from iccm_network import App, Context, ToolError, testing
 from iccm_network.client import MCPClient
-from iccm_network.convert import build_converter
 from iccm_network.errors import InvalidParams
-from iccm_network.routes import Tool
 from iccm_network.testing import (
     LocalConnection,
     acall,
@@ -32,7 +30,9 @@ from iccm_network.testing import (
 )
 from iccm_network.testing.strategies import InvalidCase, invalid_cases_for
 from iccm_network.testing.strategies import _Generator as Generator
-from iccm_network.validation import ArgumentValidator
+from iccm_network.tools.convert import build_converter
+from iccm_network.tools.routes import Tool
+from iccm_network.tools.validation import ArgumentValidator
 
 pytest_plugins = ["iccm_network.pytest_plugin"]
 

@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 from catalog_app import build_app
 
-import iccm_network.catalog
-from iccm_network.routes import Tool
+import iccm_network.catalog.table
 from iccm_network.testing.check_catalog import (
     check_catalog,
     check_prompt,
     check_resource_template,
 )
+from iccm_network.tools.routes import Tool
 
 
 def test_every_prompt_and_template_of_the_sample_app_passes() -> None:
@@ -30,7 +30,7 @@ def test_a_server_that_passes_strings_unconverted_is_caught(
     def unconverted(tool: Tool, arguments: dict[str, Any], owner: str) -> dict[str, Any]:
         return dict(arguments)
 
-    monkeypatch.setattr(iccm_network.catalog, "prepare_text_arguments", unconverted)
+    monkeypatch.setattr(iccm_network.catalog.table, "prepare_text_arguments", unconverted)
     with pytest.raises(AssertionError, match="received"):
         check_resource_template(build_app(), "blob://{size}", max_examples=25)
     with pytest.raises(AssertionError):

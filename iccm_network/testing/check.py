@@ -26,7 +26,12 @@ from jsonschema import Draft202012Validator
 
 from iccm_network.app import App
 from iccm_network.context import Context
-from iccm_network.convert import (
+from iccm_network.errors import InvalidParams, ToolDefinitionError
+from iccm_network.protocol.results import ERROR_DATA_META_KEY
+from iccm_network.protocol.versions import LATEST_HANDSHAKE_VERSION
+from iccm_network.testing.local import LocalConnection
+from iccm_network.testing.strategies import InvalidCase, arguments_for, invalid_cases_for
+from iccm_network.tools.convert import (
     DICT_ORIGINS,
     LIST_ORIGINS,
     NONE_TYPE,
@@ -36,12 +41,7 @@ from iccm_network.convert import (
     resolve_parameters,
     strip_annotated,
 )
-from iccm_network.errors import InvalidParams, ToolDefinitionError
-from iccm_network.results import ERROR_DATA_META_KEY
-from iccm_network.routes import Tool
-from iccm_network.testing.local import LocalConnection
-from iccm_network.testing.strategies import InvalidCase, arguments_for, invalid_cases_for
-from iccm_network.versions import LATEST_HANDSHAKE_VERSION
+from iccm_network.tools.routes import Tool
 
 __all__ = ["check_app", "check_tool"]
 

@@ -24,14 +24,14 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 
 from iccm_network.app import App
+from iccm_network.catalog.prompts import Prompt
+from iccm_network.catalog.resources import Resource
+from iccm_network.catalog.text_arguments import is_text_schema
 from iccm_network.errors import InvalidParams
-from iccm_network.prompts import Prompt
-from iccm_network.resources import Resource
+from iccm_network.protocol.versions import LATEST_HANDSHAKE_VERSION
 from iccm_network.testing.check import _covers, _Probe
 from iccm_network.testing.local import LocalConnection
 from iccm_network.testing.strategies import InvalidCase, arguments_for, invalid_cases_for
-from iccm_network.text_arguments import is_text_schema
-from iccm_network.versions import LATEST_HANDSHAKE_VERSION
 
 __all__ = ["check_catalog", "check_prompt", "check_resource_template"]
 

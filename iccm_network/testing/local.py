@@ -1,7 +1,7 @@
 """In-memory calls: the server's own protocol, route table and call runner, with no socket.
 
 ``LocalConnection`` feeds JSON text to the app's server side in memory
-(``iccm_network.memory.MemoryServer``: a ``ServerProtocol`` and the calls it
+(``iccm_network.transport.memory.MemoryServer``: a ``ServerProtocol`` and the calls it
 asks for run as the WebSocket server runs them), and builds its requests and
 matches its replies with the client's ``ClientProtocol``. ``acall`` and
 ``arequest`` make one call on a fresh connection; ``call`` and ``request``
@@ -19,10 +19,10 @@ from typing import Any, Final, ParamSpec, TypeVar
 
 from iccm_network import __version__
 from iccm_network.app import App
-from iccm_network.client_protocol import ClientProtocol, Reply, error_from
-from iccm_network.memory import MemoryServer
-from iccm_network.routes import Tool
-from iccm_network.versions import ALL_VERSIONS, LATEST_HANDSHAKE_VERSION
+from iccm_network.protocol.client import ClientProtocol, Reply, error_from
+from iccm_network.protocol.versions import ALL_VERSIONS, LATEST_HANDSHAKE_VERSION
+from iccm_network.tools.routes import Tool
+from iccm_network.transport.memory import MemoryServer
 
 __all__ = ["LocalConnection", "acall", "arequest", "call", "request"]
 

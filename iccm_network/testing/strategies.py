@@ -31,7 +31,7 @@ from typing import Any, Final
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from iccm_network.routes import Tool
+from iccm_network.tools.routes import Tool
 
 __all__ = ["InvalidCase", "arguments_for", "invalid_arguments_for", "invalid_cases_for"]
 

@@ -1,0 +1,11 @@
+"""The only modules that move bytes: server and client transports.
+
+``websocket`` serves ``ServerProtocol`` over WebSocket connections; ``calls``
+runs tool calls (tasks, worker threads, timeouts); ``memory`` is an app's
+server side with no socket; ``client`` holds the client transports
+(WebSocket, in memory); ``connect`` dials and ``handshake`` initializes;
+``failures`` words a connection failure; ``lifecycle`` starts, drains and
+stops a server. Internal: the public API is ``iccm_network.__all__``.
+"""
+
+__all__: list[str] = []
