@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from iccm_network.client_events import tool_list_page, tool_result
+from iccm_network.client_http import HttpTransport
 from iccm_network.client_protocol import (
     ClientProtocol,
     ClientProtocolError,
@@ -255,6 +256,10 @@ class MCPClient:
         if self.endpoint is None:
             assert self._app is not None
             return MemoryTransport(self._app)
+        if self.endpoint.http:
+            return HttpTransport(
+                self.endpoint, headers=self._headers, max_size=self.max_message_size
+            )
         return WebSocketTransport(
             self.endpoint,
             headers=self._headers,
@@ -274,6 +279,9 @@ class MCPClient:
         try:
             if protocol.needs_initialize:
                 result = await initialize(transport, protocol, remaining(deadline))
+                if isinstance(transport, HttpTransport):
+                    # No session on the server: each request names the revision.
+                    transport.protocol_version = str(result["protocolVersion"])
         except BaseException:
             await transport.close()
             raise
