@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import ssl
 import time
 from collections.abc import Mapping
@@ -93,11 +94,28 @@ class HttpTransport:
         self._idle.append(await self._dial(timeout))
         self._open = True
 
+    async def adopt(self, sock: socket.socket, timeout: float) -> None:
+        """Open the transport on a TCP connection made elsewhere (``doctor`` makes its own).
+
+        Args:
+            sock: A connected socket.
+            timeout: Seconds for the TLS handshake, if any.
+
+        Raises:
+            MCPConnectionError: ``handshake`` when TLS fails.
+        """
+        self._idle.append(await self._streams(sock, time.monotonic() + timeout))
+        self._open = True
+
     async def _dial(self, timeout: float) -> _Link:
         deadline = time.monotonic() + timeout
         endpoint = self.endpoint
         addresses = await resolve(endpoint, remaining(deadline))
         sock = await connect_tcp(endpoint, addresses, remaining(deadline))
+        return await self._streams(sock, deadline)
+
+    async def _streams(self, sock: socket.socket, deadline: float) -> _Link:
+        endpoint = self.endpoint
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(
