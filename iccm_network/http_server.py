@@ -181,6 +181,11 @@ class HttpConnection:
         """
         self._h11.receive_data(data)
         self._readable.set()
+        if self._runner is not None and len(self._h11.trailing_data[0]) > MAX_HEAD:
+            # Reading goes on while a request is served, so that a client
+            # that hangs up cancels its call; what it sends meanwhile (the
+            # next request) may fill one buffer, no more.
+            self._connection.transport.pause_reading()
 
     def connection_lost(self) -> None:
         """The TCP connection is gone: stop, and cancel the running calls."""
@@ -223,8 +228,8 @@ class HttpConnection:
         headers: Mapping[str, str] | None = None,
         close: bool = False,
     ) -> None:
-        if self._h11.our_state is not h11.SEND_RESPONSE:
-            return
+        if self._h11.our_state not in (h11.SEND_RESPONSE, h11.IDLE):
+            return  # a reply is under way already
         fields = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
         fields += list((headers or {}).items())
         if close:
@@ -280,7 +285,10 @@ class HttpConnection:
                     await self._request(event, loop.time() + BODY_TIMEOUT)
                 except h11.RemoteProtocolError as exc:
                     status = exc.error_status_hint
-                    self._respond(status, f"Bad request: {exc}\n".encode(), close=True)
+                    try:  # h11 lets a server answer what it could not parse
+                        self._respond(status, f"Bad request: {exc}\n".encode(), close=True)
+                    except h11.LocalProtocolError:
+                        pass
                     return
                 finally:
                     self._runner = self._exchange = None
@@ -345,8 +353,6 @@ class HttpConnection:
         content = await self._body(deadline, limit)
         if content is None:
             return
-        # Nothing more is read until the reply is out: requests cannot pile up.
-        self._connection.transport.pause_reading()
         await self._serve_body(content, headers, json_ok, sse_ok)
 
     async def _body(self, deadline: float, limit: int) -> bytes | None:
