@@ -186,14 +186,6 @@ class _Connection(ServerConnection):
             self.http.connection_lost()
         super().connection_lost(exc)
 
-    def eof_received(self) -> bool | None:
-        if self.http is not None:
-            # A client that stops sending is gone (HTTP/1.1 clients do not
-            # half-close while waiting for a reply): its call is cancelled.
-            self.http.connection_lost()
-            return None
-        return super().eof_received()
-
     def data_received(self, data: bytes) -> None:
         if self._sniffing:
             # A WebSocket upgrade (and /healthz) starts with "GET "; anything
