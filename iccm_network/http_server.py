@@ -116,7 +116,7 @@ class _Exchange:
     def __init__(self, owner: HttpConnection, sse: bool) -> None:
         self.sending = asyncio.Lock()
         self.calls_begun = 0
-        self.done = asyncio.Event()
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.final: list[str] = []
         self.streaming = False
         self._owner = owner
@@ -130,10 +130,15 @@ class _Exchange:
             for frame in frames:
                 await self._owner.send_event(frame)
         self.final.extend(frames)
-        self.done.set()
+        self.finish()
+
+    def finish(self) -> None:
+        """The reply is complete (or will never come: the client left)."""
+        if not self.done.done():
+            self.done.set_result(None)
 
     async def send_notification(self, frame: str) -> None:
-        if not self._sse or self.done.is_set() or self._owner.lost:
+        if not self._sse or self.done.done() or self._owner.lost:
             return  # a JSON reply has nowhere to put it
         if not self.streaming:
             self.streaming = True
@@ -165,7 +170,7 @@ class HttpConnection:
         self._host = host
         self._peer = peer
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
-        self._readable = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
         self._runner: CallRunner | None = None
         self._exchange: _Exchange | None = None
         self.lost = False
@@ -180,7 +185,7 @@ class HttpConnection:
             data: What arrived.
         """
         self._h11.receive_data(data)
-        self._readable.set()
+        self._wake()
         if self._runner is not None and len(self._h11.trailing_data[0]) > MAX_HEAD:
             # Reading goes on while a request is served, so that a client
             # that hangs up cancels its call; what it sends meanwhile (the
@@ -190,11 +195,16 @@ class HttpConnection:
     def connection_lost(self) -> None:
         """The TCP connection is gone: stop, and cancel the running calls."""
         self.lost = True
-        self._readable.set()
+        self._wake()
         if self._runner is not None:
             self._runner.cancel_all()
         if self._exchange is not None:
-            self._exchange.done.set()  # no reply is coming for a cancelled call
+            self._exchange.finish()  # no reply is coming for a cancelled call
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def _next_event(self, deadline: float) -> Any:
         loop = asyncio.get_running_loop()
@@ -202,16 +212,16 @@ class HttpConnection:
             event = self._h11.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            if self.lost:
+            if self.lost or loop.time() >= deadline:
                 return None
-            self._readable.clear()
-            left = deadline - loop.time()
-            if left <= 0:
-                return None
+            # A bare future and a timer: cheaper per request than wait_for.
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_at(deadline, self._wake)
             try:
-                await asyncio.wait_for(self._readable.wait(), left)
-            except asyncio.TimeoutError:
-                return None
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
 
     # -- bytes out -----------------------------------------------------------
 
@@ -231,13 +241,18 @@ class HttpConnection:
         if self._h11.our_state not in (h11.SEND_RESPONSE, h11.IDLE):
             return  # a reply is under way already
         fields = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
-        fields += list((headers or {}).items())
+        if headers:
+            fields += headers.items()
         if close:
             fields.append(("Connection", "close"))
-        self._write(h11.Response(status_code=status, headers=fields))
+        conn = self._h11
+        # One write, so the reply leaves in one segment.
+        data = conn.send(h11.Response(status_code=status, headers=fields)) or b""
         if body:
-            self._write(h11.Data(data=body))
-        self._write(h11.EndOfMessage())
+            data += conn.send(h11.Data(data=body)) or b""
+        data += conn.send(h11.EndOfMessage()) or b""
+        if not self.lost:
+            self._connection.transport.write(data)
 
     def _refuse(self, refusal: Refusal, close: bool = False) -> None:
         self._respond(refusal.status, refusal.text.encode(), headers=refusal.headers, close=close)
@@ -419,7 +434,7 @@ class HttpConnection:
         frames = protocol.data_to_send()
         if frames:
             exchange.final.extend(frames)
-            exchange.done.set()
+            exchange.finish()
         if not _expects_reply(message):
             if runner.tasks:
                 # A tools/call notification runs; its (discarded) end is awaited
@@ -427,13 +442,7 @@ class HttpConnection:
                 await asyncio.wait(list(runner.tasks))
             self._respond(202, b"")
             return
-        if not exchange.done.is_set():
-            waiter = asyncio.ensure_future(exchange.done.wait())
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                waiter.cancel()
-                raise
+        await exchange.done
         if self.lost:
             return
         if exchange.streaming:
