@@ -139,10 +139,9 @@ async def run_http_load(
         await asyncio.sleep(max(0.0, window[1] - time.perf_counter()))
         return cpu_seconds(pid) - before
 
-    cpu, *_ = await asyncio.gather(
-        watch(), *(_drive(port, state, window) for _ in range(connections))
-    )
-    return HttpResult(state["calls"], state["errors"], seconds, cpu)
+    watching = asyncio.ensure_future(watch())
+    await asyncio.gather(*(_drive(port, state, window) for _ in range(connections)))
+    return HttpResult(state["calls"], state["errors"], seconds, await watching)
 
 
 async def compare_http(
@@ -184,7 +183,7 @@ def print_http_table(figures: dict[str, list[dict[str, Any]]], out: TextIO) -> N
     """
 
     def median(name: str, key: str) -> float:
-        return statistics.median(f[key] for f in figures[name] if f[key] is not None)
+        return float(statistics.median(f[key] for f in figures[name] if f[key] is not None))
 
     ours = median("iccm", "server_cpu_us_per_call")
     print("| server | calls/s | server CPU us/call | CPU per call vs iccm |", file=out)
