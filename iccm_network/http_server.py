@@ -29,7 +29,13 @@ from websockets.datastructures import Headers
 
 from iccm_network.calls import WorkerThreads
 from iccm_network.config import Settings
-from iccm_network.errors import InvalidParams, InvalidRequest, MCPError, UnsupportedProtocolVersion
+from iccm_network.errors import (
+    InvalidParams,
+    InvalidRequest,
+    MCPError,
+    ParseError,
+    UnsupportedProtocolVersion,
+)
 from iccm_network.protocol import ServerInfo, ServerProtocol, decode
 from iccm_network.routes import RouteTable
 from iccm_network.serving import CallRunner
@@ -397,9 +403,8 @@ class HttpConnection:
         try:
             message = decode(body)
         except (ValueError, UnicodeDecodeError):
-            protocol = ServerProtocol(host.routes, host.info)
-            protocol.receive_text("\x00")  # the protocol's own parse error reply
-            self._reply(400, protocol.data_to_send()[0], sse_ok and not json_ok)
+            error = ParseError("Parse error: the body is not valid JSON")
+            self._reply(400, ServerProtocol.error_frame(None, error), sse_ok and not json_ok)
             return
         problem = _header_problem(message, headers, header_version)
         if problem is not None:
