@@ -1,7 +1,8 @@
-"""Command line: ``python -m benchmarks {compare,load,idle,large,coldstart,profile}``.
+"""Command line: ``python -m benchmarks {compare,http,load,idle,large,coldstart,profile}``.
 
 ``compare`` runs every case against iccm-network and the baselines and
-prints the table of ratios; the other commands run one case against one
+prints the table of ratios; ``http`` compares Streamable HTTP with the
+official SDK's own HTTP server; the other commands run one case against one
 server and print its figures as JSON.
 """
 
@@ -14,6 +15,7 @@ import sys
 from typing import Any
 
 from benchmarks.compare import CASES, compare, print_table
+from benchmarks.http_load import compare_http, print_http_table
 from benchmarks.launcher import SERVERS, ServerSpec, cold_start, iccm_variant, launch
 from benchmarks.loadgen import run_idle, run_large, run_load
 from benchmarks.payloads import TOOL_ARGUMENTS
@@ -114,6 +116,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run_all.add_argument("--json", help="also write every measurement to this file")
 
+    http = commands.add_parser("http", help="Streamable HTTP: iccm-network vs the SDK's server")
+    http.add_argument("--rounds", type=int, default=3)
+    http.add_argument("--seconds", type=float, default=2.0, help="measured seconds per load")
+    http.add_argument("--warmup", type=float, default=0.5)
+
     prof = one_server("profile", "cProfile a server under load: microseconds per call")
     prof.add_argument("--tool", choices=["echo", "register"], default="echo")
     prof.add_argument("--seconds", type=float, default=3.0)
@@ -148,6 +155,12 @@ def main(argv: list[str] | None = None) -> None:
         if args.json:
             with open(args.json, "w", encoding="utf-8") as out:
                 json.dump(results.as_json(), out, indent=1)
+        return
+    if args.command == "http":
+        figures_by_server = asyncio.run(
+            compare_http(args.rounds, args.seconds, args.warmup, progress=sys.stderr)
+        )
+        print_http_table(figures_by_server, sys.stdout)
         return
     if args.command == "profile":
         print(asyncio.run(profile_server(_spec(args), args.tool, args.seconds, args.top)))

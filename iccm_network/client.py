@@ -39,6 +39,7 @@ from iccm_network.transport.client import ClientTransport, MemoryTransport, WebS
 from iccm_network.transport.connect import Endpoint, describe_client, handshake_headers, remaining
 from iccm_network.transport.failures import is_retryable, reword
 from iccm_network.transport.handshake import flush, initialize
+from iccm_network.transport.http_client import HttpTransport
 
 if TYPE_CHECKING:
     from iccm_network.transport.memory import InMemoryApp
@@ -259,6 +260,10 @@ class MCPClient(CatalogCalls):
         if self.endpoint is None:
             assert self._app is not None
             return MemoryTransport(self._app)
+        if self.endpoint.http:
+            return HttpTransport(
+                self.endpoint, headers=self._headers, max_size=self.max_message_size
+            )
         return WebSocketTransport(
             self.endpoint,
             headers=self._headers,
@@ -278,6 +283,9 @@ class MCPClient(CatalogCalls):
         try:
             if protocol.needs_initialize:
                 result = await initialize(transport, protocol, remaining(deadline))
+                if isinstance(transport, HttpTransport):
+                    # No session on the server: each request names the revision.
+                    transport.protocol_version = str(result["protocolVersion"])
         except BaseException:
             await transport.close()
             raise

@@ -8,6 +8,7 @@ figures come from ``python -m benchmarks compare`` and
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,20 @@ def test_godot_overhead_benchmark_measures_every_scenario_and_ships_every_entry(
         shipped = figures[scenario]
         assert shipped["delivered"] == shipped["received"] == shipped["queued"] > 0
         assert shipped["lost"] == shipped["dropped"] == 0
+
+
+def test_http_benchmark_gets_answers_from_iccm_and_the_sdks_http_server() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "http", "--rounds", "1", "--seconds", "0.5"]
+        + ["--warmup", "0.2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    rows = [line for line in completed.stdout.splitlines() if line.startswith("| ")]
+    assert [row.split("|")[1].strip() for row in rows[1:]] == ["iccm", "sdk-json", "sdk-sse"]
+    for row in rows[1:]:
+        assert float(row.split("|")[2]) > 0  # calls/s: every server answered
+    assert re.findall(r"'errors': (\d+)", completed.stderr) == ["0", "0", "0"]

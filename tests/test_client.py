@@ -106,7 +106,8 @@ async def server() -> AsyncIterator[Server]:
         ("ws://horace-mcp/mcp?x=1", None, "ws://horace-mcp:80/mcp?x=1"),
         ("ws://horace-mcp", 8070, "ws://horace-mcp:8070/"),
         ("wss://example.org", None, "wss://example.org:443/"),
-        ("http://horace-mcp:8070", None, "ws://horace-mcp:8070/"),
+        ("http://horace-mcp:8070", None, "http://horace-mcp:8070/"),
+        ("https://example.org/mcp", None, "https://example.org:443/mcp"),
         ("ws://[::1]:8070", None, "ws://[::1]:8070/"),
     ],
 )
@@ -183,6 +184,7 @@ CLIENT_MODULES = [
     "transport.connect",
     "transport.failures",
     "transport.handshake",
+    "transport.http_client",
 ]
 
 

@@ -23,7 +23,7 @@ from typing import Any, Final, TypeVar
 
 from iccm_network.errors import MCPConnectionError
 from iccm_network.protocol.client import ClientProtocol, Reply
-from iccm_network.transport.client import WebSocketTransport
+from iccm_network.transport.client import ClientTransport, WebSocketTransport
 from iccm_network.transport.connect import (
     Endpoint,
     connect_tcp,
@@ -33,8 +33,9 @@ from iccm_network.transport.connect import (
     resolve,
 )
 from iccm_network.transport.handshake import exchange, initialize
+from iccm_network.transport.http_client import HttpTransport
 
-__all__ = ["RELAY_MAX_SIZE", "STEPS", "DoctorReport", "StepResult", "doctor"]
+__all__ = ["HTTP_STEPS", "RELAY_MAX_SIZE", "STEPS", "DoctorReport", "StepResult", "doctor"]
 
 RELAY_MAX_SIZE: Final = 1024 * 1024
 """The largest message the ICCM relay accepts: ``websockets``' default ``max_size``."""
@@ -48,6 +49,16 @@ STEPS: Final = (
     ("ping", "ping"),
 )
 """Every step, in order: ``(name, title)``."""
+
+HTTP_STEPS: Final = (
+    ("dns", "DNS lookup"),
+    ("tcp", "TCP connect"),
+    ("http", "HTTP POST"),
+    ("initialize", "initialize"),
+    ("tools/list", "tools/list"),
+    ("ping", "ping"),
+)
+"""The steps for an ``http://`` URL (Streamable HTTP): a POST instead of the upgrade."""
 
 T = TypeVar("T")
 
@@ -175,7 +186,8 @@ async def doctor(
     """Walk every step of connecting to an MCP server and report each.
 
     Args:
-        target: ``ws://host:port/path``, ``host:port`` or a host.
+        target: ``ws://host:port/path``, ``http://host:port/mcp``,
+            ``host:port`` or a host.
         port: The port, when ``target`` does not give one.
         timeout: Seconds each step may take.
         headers: Extra handshake headers (``Origin``, ...).
@@ -189,7 +201,8 @@ async def doctor(
         ValueError: ``target`` is not a usable address.
     """
     endpoint = Endpoint.parse(target, port)
-    report = DoctorReport(endpoint.url, [StepResult(name, title) for name, title in STEPS])
+    names = HTTP_STEPS if endpoint.http else STEPS
+    report = DoctorReport(endpoint.url, [StepResult(name, title) for name, title in names])
     steps = {step.name: step for step in report.steps}
     all_headers = handshake_headers(headers, auth_token)
     if origin is not None:
@@ -202,6 +215,8 @@ async def doctor(
             return await work()
         except MCPConnectionError as exc:
             reason = exc.reason
+            if endpoint.http and exc.step == "handshake":
+                step = steps["http"]  # the POST itself was refused, not its content
             if reason == "timeout":
                 reason = f"{name.replace('/', '-')}-timeout"
             _fail(step, reason, exc.problem, exc.check)
@@ -225,6 +240,10 @@ async def doctor(
         sock = await run("tcp", lambda: connect_tcp(endpoint, addresses, timeout))
         steps["tcp"].status = "ok"
         steps["tcp"].detail = f"connected to {format_address(sock.getpeername())}"
+
+        if endpoint.http:
+            await _over_http(endpoint, sock, steps, run, protocol, timeout, all_headers, max_size)
+            return report
 
         connection = await run(
             "websocket",
@@ -257,6 +276,36 @@ async def doctor(
     return report
 
 
+async def _over_http(
+    endpoint: Endpoint,
+    sock: Any,
+    steps: dict[str, StepResult],
+    run: Runner,
+    protocol: ClientProtocol,
+    timeout: float,
+    headers: Mapping[str, str],
+    max_size: int | None,
+) -> None:
+    transport = HttpTransport(endpoint, headers=headers)
+    try:
+        await run("http", lambda: transport.adopt(sock, timeout))
+        result = await run("initialize", lambda: initialize(transport, protocol, timeout))
+        steps["http"].status = "ok"
+        steps["http"].detail = "POST answered, no session"
+        transport.protocol_version = str(result["protocolVersion"])
+        server_info = result.get("serverInfo")
+        info: Mapping[str, Any] = server_info if isinstance(server_info, dict) else {}
+        steps["initialize"].status = "ok"
+        steps["initialize"].detail = (
+            f"{info.get('name', '?')} {info.get('version', '?')}, "
+            f"protocol {result['protocolVersion']}"
+        )
+        await _tools_list(steps["tools/list"], run, transport, protocol, timeout, max_size)
+        await _ping(steps["ping"], run, transport, protocol, timeout)
+    finally:
+        await transport.close()
+
+
 def _fail(step: StepResult, reason: str, problem: str, check: str | None) -> None:
     step.status = "fail"
     step.reason = reason
@@ -283,7 +332,7 @@ Runner = Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]]
 async def _tools_list(
     step: StepResult,
     run: Runner,
-    transport: WebSocketTransport,
+    transport: ClientTransport,
     protocol: ClientProtocol,
     timeout: float,
     max_size: int | None,
@@ -333,7 +382,7 @@ async def _tools_list(
 async def _ping(
     step: StepResult,
     run: Runner,
-    transport: WebSocketTransport,
+    transport: ClientTransport,
     protocol: ClientProtocol,
     timeout: float,
 ) -> None:

@@ -76,6 +76,7 @@ __all__ = [
     "ShutDown",
     "TimedOut",
     "ToolCall",
+    "decode",
     "encode",
 ]
 
@@ -100,6 +101,21 @@ def _finite_float(text: str) -> float:
 
 _decode = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float).decode
 _NO_ID: Final = object()
+
+
+def decode(text: str | bytes) -> Any:
+    """Read one incoming message or batch, as the protocol reads frames.
+
+    Args:
+        text: JSON text (bytes are read as UTF-8).
+
+    Raises:
+        ValueError: The text is not JSON (or holds a NaN, an infinity).
+    """
+    try:
+        return _decode(text if isinstance(text, str) else text.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def encode(message: Any) -> str:
@@ -223,6 +239,10 @@ class ServerProtocol:
         batch_slice: Batch entries handled per ``receive_text`` or
             ``process_more``; ``None`` handles a whole batch at once.
         catalog: The resources, prompts and completion hooks to serve.
+        version: The handshake-era revision requests are served under
+            until an ``initialize`` says otherwise (2024-11-05 when ``None``);
+            a transport without sessions (Streamable HTTP) gives the one its
+            request names.
     """
 
     def __init__(
@@ -234,6 +254,7 @@ class ServerProtocol:
         max_batch: int = 1000,
         batch_slice: int | None = None,
         catalog: Catalog | None = None,
+        version: str | None = None,
     ) -> None:
         self._routes = routes
         self._tool_named = dict(routes).get  # a plain dict's get: the hot path's lookup
@@ -243,7 +264,7 @@ class ServerProtocol:
         self._batch_slice = batch_slice
         self._batches: deque[_Batch] = deque()
         self._version: str | None = None
-        self._features = features(DEFAULT_VERSION)
+        self._features = features(DEFAULT_VERSION if version is None else version)
         self._client_info: Mapping[str, Any] | None = None
         self._writes: list[str] = []
         self._to_run: list[ToolCall] = []
@@ -288,6 +309,14 @@ class ServerProtocol:
         except (ValueError, RecursionError):
             self._write(_error(None, ParseError("Parse error: the frame is not valid JSON")))
             return
+        self.receive_message(message)
+
+    def receive_message(self, message: Any) -> None:
+        """Handle one message or batch that the transport decoded already.
+
+        Args:
+            message: What ``decode`` returned for the frame.
+        """
         if isinstance(message, list):
             self._receive_batch(message)
             self.process_more()
@@ -363,6 +392,16 @@ class ServerProtocol:
         batch.pending -= 1
         if batch.pending == 0 and batch.replies and not batch.reading:
             self._write(batch.replies)
+
+    @staticmethod
+    def error_frame(request_id: RequestId, error: MCPError) -> str:
+        """An error reply the transport sends itself (a request it refuses).
+
+        Args:
+            request_id: The request's id, ``None`` when it cannot be read.
+            error: The error to send.
+        """
+        return encode(_error(request_id, error))
 
     def progress_frame(self, params: Mapping[str, Any]) -> str:
         """A ``notifications/progress`` frame, for a call's ``Context``.

@@ -71,12 +71,14 @@ class Endpoint:
         port: The TCP port.
         path: The request path, with its query string if any.
         secure: ``wss://`` rather than ``ws://``.
+        http: Streamable HTTP (``http://``, ``https://``) rather than WebSocket.
     """
 
     host: str
     port: int
     path: str = "/"
     secure: bool = False
+    http: bool = False
 
     @classmethod
     def parse(cls, target: str, port: int | None = None, path: str | None = None) -> Endpoint:
@@ -84,7 +86,7 @@ class Endpoint:
 
         A bare host gets ``port`` or, failing that, ``DEFAULT_PORT``. A URL
         without a port gets ``port`` or the scheme's default (80 or 443).
-        ``http://`` and ``https://`` are read as ``ws://`` and ``wss://``.
+        ``http://`` and ``https://`` mean Streamable HTTP (``http=True``).
 
         Args:
             target: A URL or a host name.
@@ -107,7 +109,7 @@ class Endpoint:
             raise ValueError(f"not a WebSocket URL: {target!r} ({exc})") from None
         scheme = {"ws": "ws", "http": "ws", "wss": "wss", "https": "wss"}.get(parts.scheme)
         if scheme is None:
-            raise ValueError(f"not a WebSocket URL: {target!r} (use ws:// or wss://)")
+            raise ValueError(f"not an MCP URL: {target!r} (use ws://, wss://, http:// or https://)")
         if not parts.hostname:
             raise ValueError(f"no host in {target!r}")
         if url_port is not None and port is not None and url_port != port:
@@ -126,12 +128,14 @@ class Endpoint:
             port=resolved_port if resolved_port is not None else scheme_default,
             path=path if path is not None else url_path,
             secure=secure,
+            http=parts.scheme in ("http", "https"),
         )
 
     @property
     def url(self) -> str:
-        """The ``ws://`` or ``wss://`` URL."""
-        scheme = "wss" if self.secure else "ws"
+        """The ``ws://``, ``wss://``, ``http://`` or ``https://`` URL."""
+        plain, tls = ("http", "https") if self.http else ("ws", "wss")
+        scheme = tls if self.secure else plain
         return f"{scheme}://{format_address((self.host, self.port))}{self.path}"
 
 

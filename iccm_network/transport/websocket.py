@@ -38,6 +38,7 @@ import json
 import logging
 import math
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -55,10 +56,11 @@ from websockets.typing import Subprotocol
 from iccm_network.catalog.table import Catalog
 from iccm_network.config import Settings
 from iccm_network.logs import log_startup, mark_shipper_connection
-from iccm_network.protocol.outcomes import Cancelled, Outcome, ShutDown
-from iccm_network.protocol.server import ServerInfo, ServerProtocol, ToolCall
+from iccm_network.protocol.server import ServerInfo, ServerProtocol
 from iccm_network.tools.routes import RouteTable
-from iccm_network.transport.calls import WorkerThreads, run_call
+from iccm_network.transport.calls import WorkerThreads
+from iccm_network.transport.http import HttpConnection, Refusal
+from iccm_network.transport.serving import CallRunner
 
 try:
     import resource
@@ -162,6 +164,10 @@ class _Connection(ServerConnection):
         self.calls_begun = 0
         self.sending = asyncio.Lock()
         self._held = bytearray()
+        # Until the first bytes show a GET, the connection may be plain HTTP.
+        self._sniffing = True
+        self.http: HttpConnection | None = None
+        self._diverted: asyncio.Future[None] = self.loop.create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -177,9 +183,30 @@ class _Connection(ServerConnection):
     def connection_lost(self, exc: Exception | None) -> None:
         self._held.clear()
         self.owner._tcp_closed(self)
+        if self.http is not None:
+            self.http.connection_lost()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._sniffing:
+            # A WebSocket upgrade (and /healthz) starts with "GET "; anything
+            # else is Streamable HTTP (or garbage), which h11 answers.
+            held = bytes(self._held) + data
+            if len(held) < 4 and b"GET ".startswith(held):
+                self._held[:] = held
+                return
+            self._held.clear()
+            self._sniffing = False
+            if not held.startswith(b"GET "):
+                self.http = HttpConnection(self, self.owner, _peer(self))
+                self.owner._http_opened(self)
+                self._diverted.set_result(None)
+                self.http.feed(held)
+                return
+            data = held
+        if self.http is not None:
+            self.http.feed(data)
+            return
         if not self.protocol.extensions and not self._held:
             super().data_received(data)
             return
@@ -191,6 +218,44 @@ class _Connection(ServerConnection):
             chunk = bytes(self._held[:_INFLATE_SLICE])
             del self._held[:_INFLATE_SLICE]
             super().data_received(chunk)
+
+    async def handshake(self, *args: Any, **kwargs: Any) -> None:
+        await asyncio.wait(
+            [self.request_rcvd, self.connection_lost_waiter, self._diverted],
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if self._diverted.done():
+            # The HTTP side owns the connection now; websockets' handler
+            # ends here without touching it (its own cancellation path).
+            raise asyncio.CancelledError
+        await super().handshake(*args, **kwargs)
+
+    def is_open(self) -> bool:
+        """True while frames can be sent (the ``Channel`` interface)."""
+        return self.state is State.OPEN
+
+    async def send_replies(self, frames: list[str]) -> None:
+        """Send the protocol's replies; a closed connection drops them.
+
+        Args:
+            frames: Encoded frames, in order.
+        """
+        try:
+            for frame in frames:
+                await self.send(frame)
+        except ConnectionClosed:
+            pass
+
+    async def send_notification(self, frame: str) -> None:
+        """Send a progress notification; a closed connection drops it.
+
+        Args:
+            frame: One encoded frame.
+        """
+        try:
+            await self.send(frame)
+        except ConnectionClosed:
+            pass
 
     async def room_to_send(self, budget: int) -> None:
         """Wait until the replies waiting to be written fit in ``budget`` bytes.
@@ -272,6 +337,22 @@ def _deepen_backlog(sockets: Sequence[Any]) -> None:
             pass
 
 
+_LOOPBACK_ORIGIN = re.compile(r"https?://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?")
+
+
+def _loopback_only(host: str | None) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
+def _response(connection: ServerConnection, refusal: Refusal | None) -> Response | None:
+    if refusal is None:
+        return None
+    response = connection.respond(refusal.status, refusal.text)
+    for name, value in refusal.headers.items():
+        response.headers[name] = value
+    return response
+
+
 def _open_files() -> int:
     try:
         return len(os.listdir("/proc/self/fd"))
@@ -312,13 +393,15 @@ class Server:
         self.info = info
         self.settings = settings
         self._server: WebSocketServer | None = None
-        self._connections: dict[ServerConnection, dict[asyncio.Task[None], ToolCall]] = {}
+        self._connections: dict[_Connection, CallRunner] = {}
         # Connections that passed the handshake checks: counted against
         # max_connections from then on, so a burst of handshakes cannot
         # overshoot the bound before their handlers start.
         self._admitted: set[ServerConnection] = set()
         # Connections in their opening handshake, oldest first.
         self._handshaking: dict[_Connection, None] = {}
+        # Connections that speak plain HTTP (closed at the end of shutdown).
+        self._http: set[_Connection] = set()
         # Open files left for connections once the server is listening.
         self._fd_room: float = math.inf
         self._shed = 0
@@ -474,7 +557,11 @@ class Server:
             await asyncio.wait(abandoned, timeout=max((end - loop.time()) / 2, 0.01))
         server = self._server
         server.close(close_connections=False)  # stop listening
-        connections = set(self._connections) | server.connections
+        for plain in list(self._http):
+            # Their calls have ended and their replies are written: an HTTP
+            # connection closes without a closing handshake.
+            plain.transport.close()
+        connections = (set(self._connections) - self._http) | server.connections
         code = self.settings.shutdown_close_code
         closing = [
             asyncio.create_task(connection.close(code, "server shutting down"))
@@ -493,7 +580,7 @@ class Server:
             logger.warning("connection handlers still running after shutdown; leaving them")
 
     def _calls(self) -> list[asyncio.Task[None]]:
-        return [task for tasks in self._connections.values() for task in tasks]
+        return [task for runner in self._connections.values() for task in runner.tasks]
 
     def _quiet_accept_errors(self) -> None:
         """Log a failed accept (out of open files) as one line, not a traceback.
@@ -554,6 +641,7 @@ class Server:
 
     def _tcp_closed(self, connection: _Connection) -> None:
         self._handshaking.pop(connection, None)
+        self._http.discard(connection)
 
     # -- handshake -----------------------------------------------------------
 
@@ -563,15 +651,8 @@ class Server:
         return _MCP if _MCP in offered else None
 
     def _health(self, connection: ServerConnection) -> Response:
-        body = {
-            "status": "draining" if self._draining else "ok",
-            "name": self.info.name,
-            "version": self.info.version,
-            "tools": len(self.routes),
-            "connections": len(self._connections),
-        }
-        status = http.HTTPStatus.SERVICE_UNAVAILABLE if self._draining else http.HTTPStatus.OK
-        response = connection.respond(status, json.dumps(body) + "\n")
+        status, body = self.health()
+        response = connection.respond(status, body.decode())
         del response.headers["Content-Type"]
         response.headers["Content-Type"] = "application/json"
         response.headers["Cache-Control"] = "no-store"
@@ -585,6 +666,12 @@ class Server:
             # The Host check guards against DNS rebinding, which would let a
             # web page read the server's name and version here too.
             return self._host_refusal(connection, request.headers) or self._health(connection)
+        if "upgrade" not in ",".join(request.headers.get_all("Connection")).lower():
+            # A plain GET: Streamable HTTP takes POST here, WebSocket the upgrade.
+            status = http.HTTPStatus.METHOD_NOT_ALLOWED
+            response = connection.respond(status, "Method not allowed\n")
+            response.headers["Allow"] = "GET, POST"
+            return response
         if self._draining:
             return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "Server shutting down\n")
         refusal = self._refusal(connection, request.headers)
@@ -616,19 +703,33 @@ class Server:
         return True
 
     def _refusal(self, connection: ServerConnection, headers: Headers) -> Response | None:
+        return _response(connection, self.check_request(_peer(connection), headers))
+
+    def _host_refusal(self, connection: ServerConnection, headers: Headers) -> Response | None:
+        return _response(connection, self.check_host(_peer(connection), headers))
+
+    def check_request(self, peer: str, headers: Headers) -> Refusal | None:
+        """The Origin, Host and bearer token checks, for both transports.
+
+        Args:
+            peer: The client's address, for logs.
+            headers: The request's headers.
+
+        Returns:
+            Why the request is refused, or ``None`` to serve it.
+        """
         settings = self.settings
         for name in ("Origin", "Host", "Authorization"):
             # headers.get() raises on a repeated header; a repeat is also how
             # a request smuggles a second value past a check.
             if len(headers.get_all(name)) > 1:
-                logger.warning("refused a connection from %s: repeated %s", _peer(connection), name)
-                return connection.respond(http.HTTPStatus.BAD_REQUEST, f"Repeated {name} header\n")
+                logger.warning("refused a connection from %s: repeated %s", peer, name)
+                return Refusal(400, f"Repeated {name} header\n")
         origin = headers.get("Origin")
-        if origin is not None and "*" not in settings.allowed_origins:
-            if origin not in settings.allowed_origins:
-                logger.warning("refused a connection from %s: origin %r", _peer(connection), origin)
-                return connection.respond(http.HTTPStatus.FORBIDDEN, "Origin not allowed\n")
-        refusal = self._host_refusal(connection, headers)
+        if origin is not None and not self._origin_allowed(origin):
+            logger.warning("refused a connection from %s: origin %r", peer, origin)
+            return Refusal(403, "Origin not allowed\n")
+        refusal = self.check_host(peer, headers)
         if refusal is not None:
             return refusal
         token = settings.auth_token
@@ -641,29 +742,100 @@ class Server:
             if scheme.lower() != "bearer" or not hmac.compare_digest(
                 given_digest.digest(), expected_digest.digest()
             ):
-                logger.warning(
-                    "refused a connection from %s: missing or wrong bearer token",
-                    _peer(connection),
-                )
-                response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
-                response.headers["WWW-Authenticate"] = "Bearer"
-                return response
+                logger.warning("refused a connection from %s: missing or wrong bearer token", peer)
+                return Refusal(401, "Unauthorized\n", {"WWW-Authenticate": "Bearer"})
         return None
 
-    def _host_refusal(self, connection: ServerConnection, headers: Headers) -> Response | None:
+    def _origin_allowed(self, origin: str) -> bool:
+        allowed = self.settings.allowed_origins
+        if "*" in allowed or origin in allowed:
+            return True
+        # Bound to loopback only, the server is reachable from this machine
+        # alone; its own pages (an Inspector on localhost) may call it, and
+        # the Host check below still stops DNS rebinding.
+        return _loopback_only(self.settings.host) and _LOOPBACK_ORIGIN.fullmatch(origin) is not None
+
+    def check_host(self, peer: str, headers: Headers) -> Refusal | None:
+        """The Host check alone (DNS-rebinding protection), for ``/healthz`` too.
+
+        Args:
+            peer: The client's address, for logs.
+            headers: The request's headers.
+
+        Returns:
+            Why the request is refused, or ``None``.
+        """
         allowed_hosts = self.settings.allowed_hosts
         if not allowed_hosts:
             return None
         if len(headers.get_all("Host")) > 1:
-            logger.warning("refused a connection from %s: repeated Host", _peer(connection))
-            return connection.respond(http.HTTPStatus.BAD_REQUEST, "Repeated Host header\n")
+            logger.warning("refused a connection from %s: repeated Host", peer)
+            return Refusal(400, "Repeated Host header\n")
         host = headers.get("Host", "").lower()
         name = host if host.endswith("]") else host.rpartition(":")[0] or host
         allowed = {h.lower() for h in allowed_hosts}
         if host not in allowed and name not in allowed and name.strip("[]") not in allowed:
-            logger.warning("refused a connection from %s: host %r", _peer(connection), host)
-            return connection.respond(http.HTTPStatus.FORBIDDEN, "Host not allowed\n")
+            logger.warning("refused a connection from %s: host %r", peer, host)
+            return Refusal(403, "Host not allowed\n")
         return None
+
+    # -- Streamable HTTP -----------------------------------------------------
+
+    @property
+    def workers(self) -> WorkerThreads:
+        """Where sync tools run."""
+        return self._workers
+
+    def is_abandoning(self) -> bool:
+        """True when shutdown cancels the calls still running."""
+        return self._abandoning
+
+    def health(self) -> tuple[int, bytes]:
+        """The ``/healthz`` status and JSON body.
+
+        Returns:
+            200 while serving, 503 while draining, and the body.
+        """
+        body = {
+            "status": "draining" if self._draining else "ok",
+            "name": self.info.name,
+            "version": self.info.version,
+            "tools": len(self.routes),
+            "connections": len(self._connections),
+        }
+        return (503 if self._draining else 200), (json.dumps(body) + "\n").encode()
+
+    def http_busy(self, connection: Any, runner: CallRunner) -> bool:
+        """Count an HTTP connection as serving a request.
+
+        Args:
+            connection: The server's connection object.
+            runner: The request's call runner (drained at shutdown).
+
+        Returns:
+            False when ``max_connections`` are busy already.
+        """
+        self._handshaking.pop(connection, None)
+        if not self._admit(connection):
+            return False
+        self._connections[connection] = runner
+        return True
+
+    def http_idle(self, connection: Any) -> None:
+        """Count an HTTP connection as waiting for its next request again.
+
+        Args:
+            connection: The server's connection object.
+        """
+        self._connections.pop(connection, None)
+        self._admitted.discard(connection)
+        if connection.state is not State.CLOSED and connection not in self._handshaking:
+            # An idle keep-alive connection holds a file like an unfinished
+            # handshake does, and is shed like one.
+            self._tcp_opened(connection)
+
+    def _http_opened(self, connection: _Connection) -> None:
+        self._http.add(connection)
 
     # -- connections ---------------------------------------------------------
 
@@ -702,9 +874,15 @@ class Server:
             batch_slice=_BATCH_SLICE,
             catalog=self.catalog,
         )
-        # Each running call's task; a finished task removes itself.
-        tasks: dict[asyncio.Task[None], ToolCall] = {}
-        self._connections[connection] = tasks
+        runner = CallRunner(
+            protocol,
+            connection,
+            self._workers,
+            default_timeout=settings.tool_timeout,
+            abandoning=self._is_abandoning,
+        )
+        self._connections[connection] = runner
+        start_calls = runner.start_calls
         listener = functools.partial(self._resource_updated, connection, protocol)
         catalog = self.catalog
         if catalog is not None:
@@ -718,7 +896,7 @@ class Server:
                 protocol.receive_text(message)
                 del message
                 while True:
-                    launched += self._start_calls(connection, protocol, tasks)
+                    launched += start_calls()
                     frames = protocol.data_to_send()
                     if frames:
                         async with connection.sending:
@@ -742,8 +920,7 @@ class Server:
         finally:
             if catalog is not None:
                 catalog.listeners.discard(listener)
-            for task in tasks:
-                task.cancel()
+            runner.cancel_all()
             del self._connections[connection]
             self._admitted.discard(connection)
             duration = time.monotonic() - started
@@ -763,103 +940,18 @@ class Server:
                 },
             )
 
-    def _start_calls(
-        self,
-        connection: _Connection,
-        protocol: ServerProtocol,
-        tasks: dict[asyncio.Task[None], ToolCall],
-    ) -> int:
-        calls = protocol.calls_to_run()
-        for call in calls:
-            task = asyncio.create_task(self._run(connection, protocol, call))
-            tasks[task] = call
-            task.add_done_callback(tasks.pop)
-        for call in protocol.calls_to_cancel():
-            for task, running in tasks.items():  # rare: a linear search will do
-                if running is call:
-                    task.cancel()
-        return len(calls)
-
-    async def _run(self, connection: _Connection, protocol: ServerProtocol, call: ToolCall) -> None:
-        connection.calls_begun += 1
-        tool = call.tool
-        logging_calls = logger.isEnabledFor(logging.INFO)
-        started = time.perf_counter() if logging_calls else 0.0
-        outcome: Outcome
-        send_progress = None
-        if tool.context_parameter is not None:
-            task = asyncio.current_task()
-            assert task is not None
-            send_progress = functools.partial(self._send_progress, connection, protocol, task)
-        try:
-            outcome = await run_call(
-                call,
-                self._workers,
-                default_timeout=self.settings.tool_timeout,
-                send_progress=send_progress,
-            )
-        except asyncio.CancelledError:
-            outcome = ShutDown() if self._abandoning else Cancelled()
-        if logging_calls:
-            ms = (time.perf_counter() - started) * 1000
-            logger.info(
-                "call tool=%s id=%r ms=%.1f outcome=%s",
-                tool.name,
-                call.request_id,
-                ms,
-                outcome.label,
-                extra={
-                    "tool": tool.name,
-                    "request_id": call.request_id,
-                    "ms": round(ms, 1),
-                    "outcome": outcome.label,
-                },
-            )
-        try:
-            # Replies are shaped one at a time, when the connection has room
-            # for them: a client that does not read holds back its calls'
-            # outcomes, never a pile of encoded frames.
-            async with connection.sending:
-                protocol.complete(call, outcome)
-                del outcome
-                for frame in protocol.data_to_send():
-                    await connection.send(frame)
-        except ConnectionClosed:
-            pass
+    def _is_abandoning(self) -> bool:
+        return self._abandoning
 
     async def _resource_updated(
         self, connection: _Connection, protocol: ServerProtocol, uri: str
     ) -> None:
         protocol.resource_updated(uri)
         frames = protocol.data_to_send()
-        if frames and connection.state is State.OPEN:
-            try:
-                async with connection.sending:
-                    for frame in frames:
-                        await connection.send(frame)
-            except ConnectionClosed:
-                pass
-
-    async def _send_progress(
-        self,
-        connection: _Connection,
-        protocol: ServerProtocol,
-        task: asyncio.Task[None],
-        params: dict[str, Any],
-    ) -> None:
-        if connection.state is State.OPEN:
-            try:
-                async with connection.sending:
-                    await connection.send(protocol.progress_frame(params))
-                # A tool may report in a tight loop; each report lets the
-                # rest of the server run.
-                await asyncio.sleep(0)
-            except ConnectionClosed:
-                pass
-        if connection.state is not State.OPEN:
-            # Nobody is left to read the result: the call ends here.
-            task.cancel()
-            raise asyncio.CancelledError
+        if frames and connection.is_open():
+            async with connection.sending:
+                for frame in frames:
+                    await connection.send_notification(frame)
 
 
 def _close_code(connection: ServerConnection) -> int | None:

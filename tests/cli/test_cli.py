@@ -183,7 +183,7 @@ def test_an_unusable_url_is_a_usage_error_of_its_command(
 ) -> None:
     assert main(["tools", "ftp://example.org"]) == 2
     err = capsys.readouterr().err
-    assert "not a WebSocket URL" in err
+    assert "not an MCP URL" in err
     assert err.startswith("usage: iccm-network tools ")
 
 

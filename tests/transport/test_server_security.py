@@ -145,8 +145,8 @@ async def test_healthz_answers_200_with_json_on_the_websocket_port() -> None:
 @pytest.mark.parametrize(
     ("raw", "status"),
     [
-        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 426),
-        (b"GET /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n", 426),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+        (b"GET /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n", 405),
         (b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 400),
         (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n", 414),
         (b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n", 431),
@@ -176,7 +176,7 @@ async def test_other_plain_http_gets_websockets_defaults_and_no_traceback(
     ],
     ids=["post", "tls", "non-ascii-path", "zeros", "empty"],
 )
-async def test_requests_that_are_not_http_get_are_dropped_without_a_traceback(
+async def test_requests_that_are_not_http_get_end_without_a_traceback(
     raw: bytes, server_log: StrictUTF8Handler
 ) -> None:
     async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:

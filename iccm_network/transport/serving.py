@@ -1,0 +1,170 @@
+"""Running a ``ServerProtocol``'s calls for any server transport.
+
+The WebSocket connection and the Streamable HTTP exchange both drive one
+``ServerProtocol`` and hand its calls to a ``CallRunner``: it starts each call
+(``run_call``), cancels what the client cancels, completes the protocol with
+the ``Outcome`` and sends what the protocol produces through a ``Channel``,
+progress notifications included. A transport only says how frames leave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from iccm_network.protocol.outcomes import Cancelled, Outcome, ShutDown
+from iccm_network.protocol.server import ServerProtocol, ToolCall
+from iccm_network.transport.calls import WorkerThreads, run_call
+
+__all__ = ["CallRunner", "Channel"]
+
+logger = logging.getLogger("iccm_network.server")
+
+
+class Channel(Protocol):
+    """Where a transport sends one protocol's frames.
+
+    ``sending`` serializes writers, so a reply is shaped only when the
+    channel has room for it. ``send_reply`` and ``send_notification`` never
+    raise because the peer went away; ``is_open`` says whether it did.
+    """
+
+    sending: asyncio.Lock
+    calls_begun: int
+
+    def is_open(self) -> bool:
+        """True while the peer can still receive frames."""
+
+    async def send_replies(self, frames: list[str]) -> None:
+        """Send replies the protocol produced (responses, errors, batches).
+
+        Args:
+            frames: Encoded frames, in order.
+        """
+
+    async def send_notification(self, frame: str) -> None:
+        """Send a notification for a running call (progress).
+
+        Args:
+            frame: One encoded frame.
+        """
+
+
+class CallRunner:
+    """Starts, cancels and completes one protocol's calls.
+
+    Args:
+        protocol: The protocol whose calls to run.
+        channel: Where replies and notifications go.
+        workers: Where sync tools run.
+        default_timeout: Seconds for tools that set no ``timeout``.
+        abandoning: Says whether a cancellation comes from shutdown (the call
+            then gets a tool error) rather than from the client.
+    """
+
+    __slots__ = ("_abandoning", "_channel", "_default_timeout", "_protocol", "_workers", "tasks")
+
+    def __init__(
+        self,
+        protocol: ServerProtocol,
+        channel: Channel,
+        workers: WorkerThreads,
+        *,
+        default_timeout: float | None,
+        abandoning: Callable[[], bool],
+    ) -> None:
+        self._protocol = protocol
+        self._channel = channel
+        self._workers = workers
+        self._default_timeout = default_timeout
+        self._abandoning = abandoning
+        # Each running call's task; a finished task removes itself.
+        self.tasks: dict[asyncio.Task[None], ToolCall] = {}
+
+    def start_calls(self) -> int:
+        """Start the calls the protocol accepted and cancel those it cancelled.
+
+        Returns:
+            The number of calls started.
+        """
+        protocol = self._protocol
+        tasks = self.tasks
+        calls = protocol.calls_to_run()
+        for call in calls:
+            task = asyncio.create_task(self._run(call))
+            tasks[task] = call
+            task.add_done_callback(tasks.pop)
+        for call in protocol.calls_to_cancel():
+            for task, running in tasks.items():  # rare: a linear search will do
+                if running is call:
+                    task.cancel()
+        return len(calls)
+
+    def cancel_all(self) -> None:
+        """Cancel every running call (the peer is gone)."""
+        for task in self.tasks:
+            task.cancel()
+
+    async def _run(self, call: ToolCall) -> None:
+        channel = self._channel
+        channel.calls_begun += 1
+        tool = call.tool
+        logging_calls = logger.isEnabledFor(logging.INFO)
+        started = time.perf_counter() if logging_calls else 0.0
+        outcome: Outcome
+        send_progress = None
+        if tool.context_parameter is not None:
+            task = asyncio.current_task()
+            assert task is not None
+            send_progress = functools.partial(self._send_progress, task)
+        try:
+            outcome = await run_call(
+                call,
+                self._workers,
+                default_timeout=self._default_timeout,
+                send_progress=send_progress,
+            )
+        except asyncio.CancelledError:
+            outcome = ShutDown() if self._abandoning() else Cancelled()
+        if logging_calls:
+            ms = (time.perf_counter() - started) * 1000
+            logger.info(
+                "call tool=%s id=%r ms=%.1f outcome=%s",
+                tool.name,
+                call.request_id,
+                ms,
+                outcome.label,
+                extra={
+                    "tool": tool.name,
+                    "request_id": call.request_id,
+                    "ms": round(ms, 1),
+                    "outcome": outcome.label,
+                },
+            )
+        # Replies are shaped one at a time, when the channel has room for
+        # them: a client that does not read holds back its calls' outcomes,
+        # never a pile of encoded frames.
+        async with channel.sending:
+            protocol = self._protocol
+            protocol.complete(call, outcome)
+            del outcome
+            frames = protocol.data_to_send()
+            if frames:
+                await channel.send_replies(frames)
+
+    async def _send_progress(self, task: asyncio.Task[None], params: dict[str, Any]) -> None:
+        channel = self._channel
+        if channel.is_open():
+            async with channel.sending:
+                await channel.send_notification(self._protocol.progress_frame(params))
+            # A tool may report in a tight loop; each report lets the rest
+            # of the server run.
+            await asyncio.sleep(0)
+        if not channel.is_open():
+            # Nobody is left to read the result: the call ends here.
+            task.cancel()
+            raise asyncio.CancelledError
