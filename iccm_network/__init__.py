@@ -13,6 +13,7 @@ from iccm_network.app import App
 from iccm_network.client import MCPClient
 from iccm_network.compat import MCPServer
 from iccm_network.config import Settings
+from iccm_network.content import Audio, File, Image, ResourceLink
 from iccm_network.context import Context
 from iccm_network.errors import (
     ICCMNetworkError,
@@ -31,6 +32,11 @@ __all__ = [
     "Server",
     "Settings",
     "Tool",
+    # rich results
+    "Audio",
+    "File",
+    "Image",
+    "ResourceLink",
     # client
     "MCPClient",
     # migration

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar, overload
 
@@ -58,6 +59,8 @@ class App:
         self._settings = dict(settings, host=host, port=port)
         Settings.from_environment({}, **self._settings)  # fail now on a bad setting
         self._tools: dict[str, Tool] = {}
+        # Servers made by this app: a tool added or removed later reaches them.
+        self._servers: weakref.WeakSet[Server] = weakref.WeakSet()
 
     def __repr__(self) -> str:
         return f"App({self.name!r}, version={self.version!r}, tools={list(self._tools)})"
@@ -113,7 +116,28 @@ class App:
                 f"{getattr(existing.fn, '__qualname__', existing.fn)!s}"
             )
         self._tools[tool.name] = tool
+        self._tools_changed()
         return tool
+
+    def remove_tool(self, name: str) -> Tool:
+        """Unregister a tool; running servers stop offering it at once.
+
+        Clients connected in the handshake era are sent
+        ``notifications/tools/list_changed``. Calls already running finish.
+
+        Args:
+            name: The tool's name.
+
+        Raises:
+            KeyError: No tool has that name.
+        """
+        tool = self._tools.pop(name)
+        self._tools_changed()
+        return tool
+
+    def _tools_changed(self) -> None:
+        for server in list(self._servers):
+            server.replace_routes(RouteTable(self._tools))
 
     @overload
     def tool(self, fn: F, /) -> F: ...
@@ -192,7 +216,9 @@ class App:
         Args:
             **overrides: Settings, as for ``settings()``.
         """
-        return Server(RouteTable(self._tools), self.info, self.settings(**overrides))
+        server = Server(RouteTable(self._tools), self.info, self.settings(**overrides))
+        self._servers.add(server)
+        return server
 
     @contextlib.asynccontextmanager
     async def serving(

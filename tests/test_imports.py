@@ -75,7 +75,7 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": set()}) is None
 
 
-@pytest.mark.parametrize("module", ["client_protocol"])
+@pytest.mark.parametrize("module", ["client_protocol", "content", "capabilities"])
 def test_a_pure_core_imports_no_io_library(module: str) -> None:
     tree = ast.parse((PACKAGE / f"{module}.py").read_text())
     every = {

@@ -11,6 +11,10 @@ import iccm_network
 
 PUBLIC = {
     "App",
+    "Audio",
+    "File",
+    "Image",
+    "ResourceLink",
     "Context",
     "ICCMNetworkError",
     "MCPClient",
@@ -42,11 +46,13 @@ def test_every_public_name_has_a_docstring(name: str) -> None:
     [
         "app",
         "calls",
+        "capabilities",
         "cli",
         "client",
         "compat",
         "config",
         "connect",
+        "content",
         "context",
         "convert",
         "diagnose",
@@ -77,7 +83,16 @@ def test_every_module_declares_its_exports_and_documents_them(module: str) -> No
 
 def test_the_protocol_core_does_no_io() -> None:
     # The sans-I/O layers must stay importable and usable without a socket.
-    for module in ("protocol", "routes", "schema", "convert", "results", "validation"):
+    for module in (
+        "protocol",
+        "routes",
+        "schema",
+        "convert",
+        "results",
+        "validation",
+        "content",
+        "capabilities",
+    ):
         source = inspect.getsource(importlib.import_module(f"iccm_network.{module}"))
         assert "import websockets" not in source and "from websockets" not in source
         assert "import socket" not in source and "import asyncio\n" not in source
