@@ -187,6 +187,7 @@ SERVERS = {
         "catalog_verify",
     },
     "godot_logging.py": {"logger_log", "logger_query", "logger_set_level", "logger_clear"},
+    "diagram.py": {"bar_chart", "chart_report"},
 }
 
 
