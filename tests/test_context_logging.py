@@ -47,12 +47,6 @@ async def chatty(ctx: Context, n: int = 1) -> str:
     return "done"
 
 
-@app.tool
-def quiet_sync(ctx: Context) -> str:
-    """A sync tool that logs nothing but has a context."""
-    return ctx.protocol_version
-
-
 def protocol() -> ServerProtocol:
     return ServerProtocol(RouteTable(app.tools), ServerInfo("logs", "1"))
 
