@@ -215,3 +215,37 @@ async def test_the_client_hands_log_messages_to_on_log(target: str, version: str
         ("warning", "odd", "chatty"),
         ("error", {"message": "bad", "where": {"line": 3}}, "chatty"),
     ]
+
+
+async def test_a_new_connection_asks_for_the_log_level_again() -> None:
+    received: list[str] = []
+    async with app.serving(host="127.0.0.1", port=0) as server:
+        client = MCPClient(server.url, on_log=lambda level, data, logger: received.append(level))
+        async with client:
+            await asyncio.wait_for(client.set_log_level("error"), TIMEOUT)
+        # Closed: the next call connects afresh, where the server's default is every level.
+        async with client:
+            assert await asyncio.wait_for(client.call("chatty"), TIMEOUT) == "done"
+    assert received == ["error"]
+
+
+@app.tool
+async def steps(ctx: Context) -> int:
+    """Report progress twice."""
+    await ctx.report_progress(1, 2)
+    await ctx.report_progress(2, 2, "done")
+    return 2
+
+
+async def test_the_client_wide_progress_callback_serves_every_call() -> None:
+    seen: list[tuple[float, float | None, str | None]] = []
+    async with app.serving(host="127.0.0.1", port=0) as server:
+        client = MCPClient(server.url, on_progress=lambda *report: seen.append(report))
+        async with client:
+            assert await asyncio.wait_for(client.call("steps"), TIMEOUT) == 2
+            own: list[float] = []
+            await asyncio.wait_for(
+                client.call("steps", on_progress=lambda p, t, m: own.append(p)), TIMEOUT
+            )
+    assert seen == [(1, 2, None), (2, 2, "done")]
+    assert own == [1, 2]
