@@ -28,6 +28,7 @@ from typing import Any, Final, TextIO
 
 from iccm_network.client import MCPClient
 from iccm_network.connect import Endpoint
+from iccm_network.content import CONTENT_TYPES
 from iccm_network.diagnose import RELAY_MAX_SIZE, doctor
 from iccm_network.errors import MCPConnectionError, MCPError, ToolError
 
@@ -265,8 +266,15 @@ async def _call(
         return _report_failure(exc)
     finally:
         await client.close()
-    print(json.dumps(result, indent=2, ensure_ascii=False))
+    print(json.dumps(result, indent=2, ensure_ascii=False, default=_content_json))
     return EXIT_OK
+
+
+def _content_json(value: Any) -> Any:
+    # An Image, File... is printed as the content block it arrived as.
+    if isinstance(value, CONTENT_TYPES):
+        return value.block()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 async def _tools(url: str, options: Mapping[str, Any], *, as_json: bool) -> int:
