@@ -17,6 +17,10 @@ LogSender = Callable[[dict[str, Any]], Awaitable[None]]
 class Context:
     """Describes one tool call; declare a parameter annotated ``Context`` to get it.
 
+    ``await ctx.report_progress(...)`` sends progress and ``await
+    ctx.info(...)`` (``debug``, ``warning``, ``error``, ``log``) log messages
+    to the caller.
+
     The parameter is left out of the tool's ``inputSchema`` and filled in by
     the framework.
 

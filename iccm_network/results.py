@@ -54,8 +54,9 @@ def _json_text(value: Any) -> str:
 def success_result(tool: Tool, value: Any, features: Features) -> dict[str, Any]:
     """The result for a tool that returned ``value``.
 
-    A string is the text itself; anything else is compact JSON text, and
-    also ``structuredContent`` where the revision has it.
+    A string is the text itself; rich content (``Image``, ``File``... or a
+    list holding some) is its content blocks; anything else is compact JSON
+    text, and also ``structuredContent`` where the revision has it.
 
     Args:
         tool: The tool that ran.

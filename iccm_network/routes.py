@@ -239,7 +239,7 @@ def humanised(name: str) -> str:
 
 
 class RouteTable(Mapping[str, Tool]):
-    """The tools of one app by name; immutable once the server starts.
+    """The tools of one app by name; immutable (a server swaps in a new table when tools change).
 
     Tool definitions are built once per protocol revision and reused for
     every ``tools/list``.
