@@ -14,6 +14,7 @@ from iccm_network.catalog.prompts import Message
 from iccm_network.client import MCPClient
 from iccm_network.compat import MCPServer
 from iccm_network.config import Settings
+from iccm_network.content import Audio, File, Image, ResourceLink
 from iccm_network.context import Context
 from iccm_network.errors import (
     ICCMNetworkError,
@@ -33,6 +34,11 @@ __all__ = [
     "Server",
     "Settings",
     "Tool",
+    # rich results
+    "Audio",
+    "File",
+    "Image",
+    "ResourceLink",
     # client
     "MCPClient",
     # migration

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar, overload
 
@@ -16,7 +17,7 @@ from iccm_network.catalog.table import Catalog
 from iccm_network.config import Settings
 from iccm_network.errors import ToolDefinitionError
 from iccm_network.logs import configure_logging
-from iccm_network.protocol.server import ServerInfo
+from iccm_network.protocol.server import ServerInfo, ServerProtocol
 from iccm_network.tools.routes import RouteTable, Tool, compile_tool
 from iccm_network.transport.lifecycle import serve_until_stopped, started
 from iccm_network.transport.websocket import Server
@@ -61,6 +62,8 @@ class App(CatalogRegistry):
         Settings.from_environment({}, **self._settings)  # fail now on a bad setting
         self._tools: dict[str, Tool] = {}
         self._catalog = Catalog()
+        # Servers made by this app: a tool added or removed later reaches them.
+        self._servers: weakref.WeakSet[Server] = weakref.WeakSet()
 
     def __repr__(self) -> str:
         return f"App({self.name!r}, version={self.version!r}, tools={list(self._tools)})"
@@ -116,7 +119,34 @@ class App(CatalogRegistry):
                 f"{getattr(existing.fn, '__qualname__', existing.fn)!s}"
             )
         self._tools[tool.name] = tool
+        self._tools_changed()
         return tool
+
+    def remove_tool(self, name: str) -> Tool:
+        """Unregister a tool; running servers stop offering it at once.
+
+        Clients connected in the handshake era are sent
+        ``notifications/tools/list_changed``. Calls already running finish.
+
+        Args:
+            name: The tool's name.
+
+        Raises:
+            KeyError: No tool has that name.
+        """
+        tool = self._tools.pop(name)
+        self._tools_changed()
+        return tool
+
+    def _tools_changed(self) -> None:
+        for server in list(self._servers):
+            server.replace_routes(RouteTable(self._tools))
+
+    def _catalog_changed(self, kind: str) -> None:
+        # The servers read the app's own catalog, so nothing needs swapping:
+        # the connections only hear that the listing changed.
+        for server in list(self._servers):
+            server.announce_change(kind, _unchanged)
 
     @overload
     def tool(self, fn: F, /) -> F: ...
@@ -195,8 +225,11 @@ class App(CatalogRegistry):
         Args:
             **overrides: Settings, as for ``settings()``.
         """
-        routes = RouteTable(self._tools)
-        return Server(routes, self.info, self.settings(**overrides), catalog=self._catalog)
+        server = Server(
+            RouteTable(self._tools), self.info, self.settings(**overrides), catalog=self._catalog
+        )
+        self._servers.add(server)
+        return server
 
     @contextlib.asynccontextmanager
     async def serving(
@@ -244,3 +277,7 @@ class App(CatalogRegistry):
         """
         configure_logging(self.settings(host=host, port=port, **overrides).log_level)
         asyncio.run(self.serve(host=host, port=port, **overrides))
+
+
+def _unchanged(protocol: ServerProtocol) -> None:
+    """Nothing to swap in a connection's protocol: it reads the shared catalog."""

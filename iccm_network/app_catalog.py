@@ -77,6 +77,25 @@ class CatalogRegistry:
                 f"resource {resource.uri!r} is already registered by {_origin(existing.tool.fn)}"
             )
         table[resource.uri] = resource
+        self._catalog_changed("resources")
+        return resource
+
+    def remove_resource(self, uri: str) -> Resource:
+        """Unregister a resource or template, as registered; servers stop offering it at once.
+
+        Clients connected in the handshake era are sent
+        ``notifications/resources/list_changed``.
+
+        Args:
+            uri: The fixed URI or the template, as registered.
+
+        Raises:
+            KeyError: Nothing is registered at ``uri``.
+        """
+        catalog = self.catalog
+        table = catalog.resources if uri in catalog.resources else catalog.templates
+        resource = table.pop(uri)
+        self._catalog_changed("resources")
         return resource
 
     def resource(
@@ -151,7 +170,31 @@ class CatalogRegistry:
                 f"prompt {prompt.name!r} is already registered by {_origin(existing.tool.fn)}"
             )
         self.catalog.prompts[prompt.name] = prompt
+        self._catalog_changed("prompts")
         return prompt
+
+    def remove_prompt(self, name: str) -> Prompt:
+        """Unregister a prompt; servers stop offering it at once.
+
+        Clients connected in the handshake era are sent
+        ``notifications/prompts/list_changed``.
+
+        Args:
+            name: The prompt's name.
+
+        Raises:
+            KeyError: No prompt has that name.
+        """
+        prompt = self.catalog.prompts.pop(name)
+        self._catalog_changed("prompts")
+        return prompt
+
+    def _catalog_changed(self, kind: str) -> None:
+        """Announce a changed listing to running servers; ``App`` does the announcing.
+
+        Args:
+            kind: ``"resources"`` or ``"prompts"``.
+        """
 
     @overload
     def prompt(self, fn: F, /) -> F: ...

@@ -28,6 +28,7 @@ from iccm_network.errors import MCPConnectionError, MCPError
 from iccm_network.protocol.client import (
     ClientProtocol,
     ClientProtocolError,
+    LogMessage,
     Progress,
     Reply,
     Stray,
@@ -44,7 +45,7 @@ from iccm_network.transport.http_client import HttpTransport
 if TYPE_CHECKING:
     from iccm_network.transport.memory import InMemoryApp
 
-__all__ = ["MCPClient", "ProgressCallback", "decode_result"]
+__all__ = ["LogCallback", "MCPClient", "ProgressCallback", "decode_result"]
 
 logger = logging.getLogger("iccm_network.client")
 
@@ -52,6 +53,8 @@ ProgressCallback = Callable[[float, float | None, str | None], object]
 """Called as ``on_progress(progress, total, message)``."""
 
 _RESOURCE_UPDATED = "notifications/resources/updated"
+LogCallback = Callable[[str, Any, "str | None"], object]
+"""Called as ``on_log(level, data, logger)`` for each log message from the server."""
 
 
 class _Session:
@@ -114,6 +117,10 @@ class MCPClient(CatalogCalls):
         client_name: ``clientInfo.name`` sent with ``initialize``.
         client_version: ``clientInfo.version``; the library's version by default.
         protocol_version: The MCP revision offered in ``initialize``.
+        on_log: Called as ``on_log(level, data, logger)`` for each log
+            message (``notifications/message``) the server sends.
+        on_progress: Called as ``on_progress(progress, total, message)`` for
+            the progress of every call that sets no callback of its own.
     """
 
     def __init__(
@@ -135,6 +142,8 @@ class MCPClient(CatalogCalls):
         client_name: str = "iccm-network",
         client_version: str | None = None,
         protocol_version: str = LATEST_HANDSHAKE_VERSION,
+        on_log: LogCallback | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> None:
         if connect_timeout <= 0:
             raise ValueError(f"connect_timeout must be positive, got {connect_timeout}")
@@ -160,6 +169,9 @@ class MCPClient(CatalogCalls):
         self._session: _Session | None = None
         self._lock = asyncio.Lock()
         self._resource_callbacks: dict[str, ResourceCallback] = {}
+        self.on_log = on_log
+        self.on_progress = on_progress
+        self._log_level: str | None = None
 
     def __repr__(self) -> str:
         state = "connected" if self.connected else "not connected"
@@ -291,6 +303,11 @@ class MCPClient(CatalogCalls):
             raise
         session = _Session(transport, protocol, result)
         session.reader = asyncio.create_task(self._read(session))
+        if self._log_level is not None:
+            # A new connection starts at the server's default level: ask
+            # again (the reply, when one comes, is of no interest).
+            protocol.set_log_level(self._log_level)
+            self._flush_soon(session)
         logger.info(
             "connected to %s (%s, protocol %s)",
             self.url,
@@ -344,6 +361,12 @@ class MCPClient(CatalogCalls):
                         logger.exception("progress callback failed")
             elif isinstance(event, Notification) and event.method == _RESOURCE_UPDATED:
                 self._resource_updated(event.params)
+            elif isinstance(event, LogMessage):
+                if self.on_log is not None:
+                    try:
+                        self.on_log(event.level, event.data, event.logger)
+                    except Exception:
+                        logger.exception("log callback failed")
             elif isinstance(event, Stray):
                 logger.debug("ignored a reply to no request of ours: %.200r", event.message)
         self._flush_soon(session)  # answers to the server's own requests (ping)
@@ -466,7 +489,31 @@ class MCPClient(CatalogCalls):
             TimeoutError: No reply within ``timeout``.
         """
         params = {"name": tool, "arguments": dict(arguments or {})}
-        return tool_result(await self._exchange("tools/call", params, timeout, on_progress))
+        progress = on_progress if on_progress is not None else self.on_progress
+        return tool_result(await self._exchange("tools/call", params, timeout, progress))
+
+    async def set_log_level(self, level: str, *, timeout: float | None = None) -> None:
+        """Ask the server for log messages of ``level`` and above (to ``on_log``).
+
+        In the handshake era this sends ``logging/setLevel`` (and again after
+        a reconnection); under 2026-07-28 every later request asks for the
+        level in its ``_meta``.
+
+        Args:
+            level: ``"debug"``, ``"info"``, ``"notice"``, ``"warning"``,
+                ``"error"``, ``"critical"``, ``"alert"`` or ``"emergency"``.
+            timeout: Seconds to wait for the server's answer.
+
+        Raises:
+            InvalidParams: The server does not know the level.
+            MCPConnectionError: No connection, or it dropped.
+        """
+        session = await self._live_session()
+        if session.protocol.needs_initialize:
+            await self.request("logging/setLevel", {"level": level}, timeout=timeout)
+        else:
+            session.protocol.set_log_level(level)
+        self._log_level = level
 
     async def list_tools(self, *, timeout: float | None = None) -> list[dict[str, Any]]:
         """Every tool's definition, exactly as on the wire, following ``nextCursor``.

@@ -156,9 +156,10 @@ def test_text_is_parsed_as_json_when_it_is_json_else_returned_as_text() -> None:
     assert decode_result(text_result("not json")) == "not json"
 
 
-def test_other_content_is_returned_as_the_content_list() -> None:
+def test_other_content_is_returned_as_typed_values() -> None:
     content = [{"type": "text", "text": "a"}, {"type": "image", "data": "", "mimeType": "x"}]
-    assert decode_result({"content": content, "isError": False}) == content
+    # Text stays text; a malformed image block (no image MIME type) stays as it came.
+    assert decode_result({"content": content, "isError": False}) == ["a", content[1]]
     assert decode_result({"content": [], "isError": False}) is None
 
 
@@ -203,6 +204,7 @@ def test_the_client_imports_no_server_module(module: str) -> None:
         "iccm_network",
         "iccm_network.errors",
         "iccm_network.protocol.versions",
+        "iccm_network.content",
         *(f"iccm_network.{name}" for name in CLIENT_MODULES),
     }
     assert ours <= allowed

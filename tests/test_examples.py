@@ -188,6 +188,7 @@ SERVERS = {
     },
     "godot_logging.py": {"logger_log", "logger_query", "logger_set_level", "logger_clear"},
     "file_store.py": {"write_file"},
+    "diagram.py": {"bar_chart", "chart_report"},
 }
 
 

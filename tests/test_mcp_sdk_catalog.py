@@ -153,10 +153,11 @@ async def test_capabilities_name_resources_prompts_and_completions(mode: str) ->
     replies = [m["result"] for m in transport.received() if "capabilities" in m.get("result", {})]
     assert len(replies) == 1
     assert replies[0]["capabilities"] == {
-        "tools": {"listChanged": False},
-        "resources": {"subscribe": True, "listChanged": False},
-        "prompts": {"listChanged": False},
+        "tools": {"listChanged": True},
+        "resources": {"subscribe": True, "listChanged": True},
+        "prompts": {"listChanged": True},
         "completions": {},
+        "logging": {},
     }
 
 

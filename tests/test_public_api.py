@@ -12,6 +12,10 @@ import iccm_network
 
 PUBLIC = {
     "App",
+    "Audio",
+    "File",
+    "Image",
+    "ResourceLink",
     "Context",
     "ICCMNetworkError",
     "MCPClient",
@@ -67,6 +71,8 @@ def test_the_protocol_core_does_no_io() -> None:
         "tools.convert",
         "protocol.results",
         "tools.validation",
+        "content",
+        "protocol.capabilities",
     ):
         source = inspect.getsource(importlib.import_module(f"iccm_network.{module}"))
         assert "import websockets" not in source and "from websockets" not in source

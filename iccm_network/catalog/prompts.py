@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from iccm_network.content import Audio, File, Image
+from iccm_network.content import content_block as rich_content_block
 from iccm_network.errors import ToolDefinitionError
 from iccm_network.protocol.versions import Features
 from iccm_network.tools.routes import Tool, compile_tool
@@ -38,12 +40,9 @@ class Message:
 
 
 def _rich_block(content: Any) -> dict[str, Any] | None:
-    """MERGE POINT: the content block of an ``Image``, ``Audio`` or ``File``.
-
-    Rich content types live in the content module of the rich-content work;
-    once it is merged this returns its content block for such a value (and
-    ``None`` for anything else).
-    """
+    """The content block of an ``Image``, ``Audio`` or ``File``; ``None`` for anything else."""
+    if isinstance(content, (Image, Audio, File)):
+        return rich_content_block(content)
     return None
 
 

@@ -32,6 +32,7 @@ from typing import Any, Final, TextIO
 from iccm_network.cli.catalog import COMMANDS, add_commands, run_command
 from iccm_network.cli.doctor import RELAY_MAX_SIZE, doctor
 from iccm_network.client import MCPClient
+from iccm_network.content import CONTENT_TYPES
 from iccm_network.errors import MCPConnectionError, MCPError, ToolError
 from iccm_network.transport.connect import Endpoint
 
@@ -272,8 +273,15 @@ async def _call(
         return _report_failure(exc)
     finally:
         await client.close()
-    print(json.dumps(result, indent=2, ensure_ascii=False))
+    print(json.dumps(result, indent=2, ensure_ascii=False, default=_content_json))
     return EXIT_OK
+
+
+def _content_json(value: Any) -> Any:
+    # An Image, File... is printed as the content block it arrived as.
+    if isinstance(value, CONTENT_TYPES):
+        return value.block()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 async def _tools(url: str, options: Mapping[str, Any], *, as_json: bool) -> int:

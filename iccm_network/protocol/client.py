@@ -30,6 +30,7 @@ from typing import Any, Final
 from iccm_network.protocol.client_events import (
     ClientProtocolError,
     Event,
+    LogMessage,
     Notification,
     Progress,
     Reply,
@@ -42,6 +43,7 @@ from iccm_network.protocol.versions import (
     LATEST_HANDSHAKE_VERSION,
     META_CLIENT_CAPABILITIES,
     META_CLIENT_INFO,
+    META_LOG_LEVEL,
     META_PROTOCOL_VERSION,
     MODERN_VERSIONS,
 )
@@ -50,6 +52,7 @@ __all__ = [
     "ClientProtocol",
     "ClientProtocolError",
     "Event",
+    "LogMessage",
     "Notification",
     "Progress",
     "Reply",
@@ -286,6 +289,22 @@ class ClientProtocol:
             "tools/list", {} if cursor is None else {"cursor": cursor}, deadline=deadline
         )
 
+    def set_log_level(self, level: str, *, deadline: float | None = None) -> Request | None:
+        """Ask for log messages of ``level`` and above.
+
+        In the handshake era this queues ``logging/setLevel`` (returned, to
+        await its reply); under 2026-07-28 every later request carries the
+        level in its ``_meta`` instead, and ``None`` is returned.
+
+        Args:
+            level: ``"debug"`` to ``"emergency"``.
+            deadline: When the request expires, on the caller's clock.
+        """
+        if self._envelope is not None:
+            self._envelope[META_LOG_LEVEL] = level
+            return None
+        return self.request("logging/setLevel", {"level": level}, deadline=deadline)
+
     def ping(self, *, deadline: float | None = None) -> Request:
         """Queue a ``ping`` request.
 
@@ -412,6 +431,13 @@ class ClientProtocol:
                 reply["error"] = {"code": -32601, "message": f"Method not found: {method}"}
             self._writes.append(_encode(reply))
             return Notification(method, params)
+        if method == "notifications/message":
+            logger = params.get("logger")
+            return LogMessage(
+                str(params.get("level", "info")),
+                params.get("data"),
+                logger if isinstance(logger, str) else None,
+            )
         if method == "notifications/progress":
             token = params.get("progressToken")
             request = self._pending.get(token) if isinstance(token, int) else None

@@ -114,6 +114,21 @@ class Progress:
 
 
 @dataclass(frozen=True, slots=True)
+class LogMessage:
+    """A ``notifications/message``: a log message from the server.
+
+    Args:
+        level: ``"debug"`` to ``"emergency"``.
+        data: The message: a string, or an object with details.
+        logger: The logger that sent it (an iccm-network server names the tool).
+    """
+
+    level: str
+    data: Any
+    logger: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Notification:
     """A notification from the server that is about no request of ours.
 
@@ -137,7 +152,7 @@ class Stray:
     message: Any
 
 
-Event = Reply | Progress | Notification | Stray
+Event = Reply | Progress | LogMessage | Notification | Stray
 
 
 def excerpt(text: str | bytes, limit: int = 80) -> str:

@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
+from iccm_network.content import content_value
 from iccm_network.errors import MCPError, ToolError, error_class_for_code
 
 __all__ = ["ERROR_DATA_META_KEY", "decode_result", "error_from"]
@@ -61,8 +62,11 @@ def decode_result(result: Mapping[str, Any]) -> Any:
     """The value of a ``tools/call`` result, or ``ToolError`` for ``isError``.
 
     ``structuredContent`` when present, else the text parsed as JSON when it
-    is JSON, else the text. A lone text item is decoded; other content (several
-    items, images) is returned as the list of content items.
+    is JSON, else the text. A lone text item is decoded; other content comes
+    back as typed objects: one non-text block as its ``Image``, ``Audio``,
+    ``File`` (embedded resource) or ``ResourceLink``, several blocks as a
+    list of those and ``str`` (text blocks, not parsed); a block of an unknown
+    type stays a dict.
 
     ``structuredContent`` of the form ``{"result": value}`` is unwrapped when
     the text content carries ``value`` itself: that is how a server (iccm-network
@@ -102,4 +106,7 @@ def decode_result(result: Mapping[str, Any]) -> Any:
             return texts[0]
     if not content:
         return None
-    return content
+    if not isinstance(content, list):
+        return content
+    values = [content_value(block) if isinstance(block, dict) else block for block in content]
+    return values[0] if len(values) == 1 else values

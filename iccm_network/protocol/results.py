@@ -7,6 +7,7 @@ import logging
 import uuid
 from typing import Any, Final
 
+from iccm_network.content import content_blocks, is_content_result
 from iccm_network.errors import ToolError
 from iccm_network.protocol.outcomes import Outcome, Raised, Returned, ShutDown, TimedOut
 from iccm_network.protocol.versions import Features
@@ -40,11 +41,22 @@ def _finish(result: dict[str, Any], features: Features) -> dict[str, Any]:
     return result
 
 
+def _json_text(value: Any) -> str:
+    try:
+        return _compact(value)
+    except (TypeError, ValueError) as exc:
+        if str(exc).startswith("Circular reference"):
+            raise ValueError("the value refers to itself") from None
+        data = to_jsonable(value)
+        return data if isinstance(data, str) else _compact(data)
+
+
 def success_result(tool: Tool, value: Any, features: Features) -> dict[str, Any]:
     """The result for a tool that returned ``value``.
 
-    A string is the text itself; anything else is compact JSON text, and
-    also ``structuredContent`` where the revision has it.
+    A string is the text itself; rich content (``Image``, ``File``... or a
+    list holding some) is its content blocks; anything else is compact JSON
+    text, and also ``structuredContent`` where the revision has it.
 
     Args:
         tool: The tool that ran.
@@ -58,6 +70,10 @@ def success_result(tool: Tool, value: Any, features: Features) -> dict[str, Any]
     """
     if isinstance(value, str) and tool.output_schema is None:
         return _finish({"content": [{"type": "text", "text": value}], "isError": False}, features)
+    if tool.returns_content or is_content_result(value):
+        # Rich content has no structured form: its blocks are the result.
+        blocks = content_blocks(value, features, _json_text)
+        return _finish({"content": blocks, "isError": False}, features)
     if isinstance(value, str):
         data: Any = value
         text = value

@@ -42,6 +42,7 @@ from iccm_network.errors import (
     ServerBusy,
     UnsupportedProtocolVersion,
 )
+from iccm_network.protocol.capabilities import LOG_LEVELS, server_capabilities
 from iccm_network.protocol.outcomes import (
     Cancelled,
     Outcome,
@@ -58,6 +59,7 @@ from iccm_network.protocol.versions import (
     LATEST_HANDSHAKE_VERSION,
     META_CLIENT_CAPABILITIES,
     META_CLIENT_INFO,
+    META_LOG_LEVEL,
     META_PROTOCOL_VERSION,
     META_SERVER_INFO,
     MODERN_VERSIONS,
@@ -194,6 +196,8 @@ class ToolCall:
         progress_token: The request's ``_meta.progressToken``, if any.
         render: Shapes the outcome of a resource read, prompt or completion
             hook into its result or JSON-RPC error; ``None`` for a tool.
+        log_level: The least severe log level the 2026-07-28 request asked
+            for in its ``_meta``; ``None`` sends it no log messages.
     """
 
     tool: Tool
@@ -202,6 +206,7 @@ class ToolCall:
     features: Features
     client_info: Mapping[str, Any] | None = None
     progress_token: str | int | None = None
+    log_level: str | None = None
     notification: bool = False
     cancelled: bool = False
     batch: _Batch | None = field(default=None, repr=False)
@@ -258,6 +263,8 @@ class ServerProtocol:
     ) -> None:
         self._routes = routes
         self._tool_named = dict(routes).get  # a plain dict's get: the hot path's lookup
+        # Handshake era: every level goes out until logging/setLevel raises it.
+        self._log_threshold = 0
         self._info = info
         self._max_in_flight = max_in_flight
         self._max_batch = max_batch
@@ -428,6 +435,51 @@ class ServerProtocol:
                 meta = {META_SUBSCRIPTION_ID: request_id}
                 self._notify("notifications/resources/updated", {"_meta": meta, "uri": uri})
 
+    def log_frame(self, call: ToolCall, params: Mapping[str, Any]) -> str | None:
+        """A ``notifications/message`` frame for a call's log message, if it is wanted.
+
+        ``None`` when the message is below the level the client asked for:
+        the connection's ``logging/setLevel`` in the handshake era, the
+        request's ``_meta`` level under 2026-07-28 (none asked, none sent).
+
+        Args:
+            call: The call that logs.
+            params: ``level``, ``logger`` and ``data``.
+        """
+        if call.features.modern:
+            if call.log_level is None:
+                return None
+            threshold = LOG_LEVELS.index(call.log_level)
+        else:
+            threshold = self._log_threshold
+        if LOG_LEVELS.index(params["level"]) < threshold:
+            return None
+        return encode({"jsonrpc": "2.0", "method": "notifications/message", "params": params})
+
+    def replace_routes(self, routes: RouteTable) -> None:
+        """Serve ``routes`` from now on (tools added or removed after start).
+
+        Calls already running keep the tool they started with.
+
+        Args:
+            routes: The new route table.
+        """
+        self._routes = routes
+        self._tool_named = dict(routes).get
+
+    def list_changed_frame(self, kind: str) -> str | None:
+        """A ``notifications/<kind>/list_changed`` frame, if this connection takes one.
+
+        Only a connection that completed the handshake-era ``initialize``
+        gets list changes; 2026-07-28 clients re-list when their cache expires.
+
+        Args:
+            kind: ``"tools"``, ``"resources"`` or ``"prompts"``.
+        """
+        if self._version is None:
+            return None
+        return encode({"jsonrpc": "2.0", "method": f"notifications/{kind}/list_changed"})
+
     # -- dispatch ------------------------------------------------------------
 
     def _write(self, message: Any) -> None:
@@ -549,8 +601,11 @@ class ServerProtocol:
             )
         if method == "tools/list":
             return self._tools_list(params, feats)
-        if method == "ping":
-            return self._finish({}, feats)
+        if method == "ping" and not feats.modern:
+            return {}
+        if method == "logging/setLevel" and not feats.modern:
+            self._log_threshold = self._log_level_index(params.get("level"))
+            return {}
         if method in _CATALOG_METHODS:
             return self._catalog_request(
                 method, params, meta, request_id, feats, client_info, batch
@@ -560,6 +615,14 @@ class ServerProtocol:
         if method == "server/discover":
             return self._discover(feats)
         raise MethodNotFound(f"Method not found: {method}")
+
+    @staticmethod
+    def _log_level_index(level: Any) -> int:
+        if level not in LOG_LEVELS:
+            raise InvalidParams(
+                f"Invalid params: unknown log level {level!r}", data={"levels": list(LOG_LEVELS)}
+            )
+        return LOG_LEVELS.index(level)
 
     def _modern_features(self, meta: Mapping[str, Any]) -> Features:
         requested = meta.get(META_PROTOCOL_VERSION)
@@ -583,7 +646,14 @@ class ServerProtocol:
         return result
 
     def _capabilities(self) -> dict[str, Any]:
-        return {"tools": {"listChanged": False}, **self._catalog.capabilities()}
+        catalog = self._catalog
+        return server_capabilities(
+            tools=bool(self._routes),
+            resources=catalog.has_resources,
+            resource_subscribe=True,
+            prompts=bool(catalog.prompts),
+            completions=catalog.has_completions,
+        )
 
     def _initialize(self, params: Mapping[str, Any]) -> dict[str, Any]:
         offered = params.get("protocolVersion")
@@ -675,6 +745,9 @@ class ServerProtocol:
                 data={"maxInFlight": self._max_in_flight},
             )
         token = None if meta is None else meta.get("progressToken")
+        log_level = None
+        if feats.modern and meta is not None and META_LOG_LEVEL in meta:
+            log_level = LOG_LEVELS[self._log_level_index(meta[META_LOG_LEVEL])]
         call = ToolCall(
             tool=tool,
             arguments=kwargs,
@@ -682,6 +755,7 @@ class ServerProtocol:
             features=feats,
             client_info=client_info,
             progress_token=token if isinstance(token, (str, int)) else None,
+            log_level=log_level,
             notification=notification,
             batch=batch,
         )

@@ -21,7 +21,7 @@ from iccm_network.tools.convert import build_converter
 from iccm_network.tools.schema import function_schema
 from iccm_network.tools.validation import ArgumentValidator, SchemaError, check_schema
 
-__all__ = ["RouteTable", "Tool", "compile_tool", "is_coroutine_callable"]
+__all__ = ["RouteTable", "Tool", "compile_tool", "humanised", "is_coroutine_callable"]
 
 _NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
 _ANNOTATION_HINTS: Final = frozenset(
@@ -49,6 +49,7 @@ class Tool:
         context_parameter: The parameter that receives the ``Context``.
         validator: The compiled ``inputSchema`` validator.
         converter: Turns validated JSON into Python arguments, when needed.
+        returns_content: Results are content blocks (``Image``, ``File``...).
     """
 
     name: str
@@ -64,6 +65,7 @@ class Tool:
     context_parameter: str | None = None
     validator: ArgumentValidator = field(repr=False, compare=False, kw_only=True)
     converter: ArgumentConverter | None = field(default=None, repr=False, compare=False)
+    returns_content: bool = False
 
     def prepare(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Validate JSON arguments and convert them to the function's types.
@@ -190,6 +192,7 @@ def compile_tool(
     output_schema: dict[str, Any] | None = None
     wraps_result = False
     converter: ArgumentConverter | None = None
+    returns_content = False
     if input_schema is None:
         signature = function_schema(fn, describe_result=describe_result)
         schema: Mapping[str, Any] = signature.input_schema
@@ -198,6 +201,7 @@ def compile_tool(
         context_parameter = signature.context_parameter
         converter = build_converter(fn)
         doc_description = signature.description
+        returns_content = signature.returns_content
     else:
         schema = dict(input_schema)
         context_parameter = _context_parameter(fn)
@@ -212,7 +216,7 @@ def compile_tool(
     return Tool(
         name=tool_name,
         fn=fn,
-        description=description if description is not None else doc_description,
+        description=description or doc_description or humanised(tool_name),
         input_schema=schema,
         output_schema=output_schema,
         wraps_result=wraps_result,
@@ -223,11 +227,23 @@ def compile_tool(
         context_parameter=context_parameter,
         validator=ArgumentValidator(schema),
         converter=converter,
+        returns_content=returns_content,
     )
 
 
+def humanised(name: str) -> str:
+    """A tool name as words, the description of a tool that has none.
+
+    Args:
+        name: A tool name such as ``"get_weather"`` or ``"getWeather"``.
+    """
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+    words = re.sub(r"[_.\-]+", " ", words).strip()
+    return (words[:1].upper() + words[1:].lower()) if words else name
+
+
 class RouteTable(Mapping[str, Tool]):
-    """The tools of one app by name; immutable once the server starts.
+    """The tools of one app by name; immutable (a server swaps in a new table when tools change).
 
     Tool definitions are built once per protocol revision and reused for
     every ``tools/list``.

@@ -29,6 +29,7 @@ from typing import Any
 
 import typing_extensions
 
+from iccm_network.content import content_annotation
 from iccm_network.errors import ToolDefinitionError
 from iccm_network.tools.convert import (
     DICT_ORIGINS,
@@ -88,6 +89,8 @@ class FunctionSchema:
         description: The docstring's description, or ``""``.
         context_parameter: The name of the parameter annotated ``Context``, if any.
         parameters: The names of the parameters in ``input_schema``, in order.
+        returns_content: The return annotation promises rich content
+            (``Image``, ``Audio``, ``File``, ``ResourceLink``, or a list mixing them).
     """
 
     input_schema: dict[str, Any]
@@ -96,6 +99,7 @@ class FunctionSchema:
     description: str
     context_parameter: str | None
     parameters: tuple[str, ...]
+    returns_content: bool = False
 
 
 class _Unsupported(Exception):
@@ -160,7 +164,10 @@ def function_schema(fn: Callable[..., Any], *, describe_result: bool = True) -> 
             "additionalProperties": False,
         }
     )
-    output_schema, wraps = _output_schema(hints, name) if describe_result else (None, False)
+    returns_content = _returns_content(hints, name)
+    output_schema, wraps = (
+        (None, False) if returns_content or not describe_result else _output_schema(hints, name)
+    )
     return FunctionSchema(
         input_schema=_checked(input_schema, name),
         output_schema=output_schema,
@@ -168,7 +175,24 @@ def function_schema(fn: Callable[..., Any], *, describe_result: bool = True) -> 
         description=doc.description,
         context_parameter=context,
         parameters=tuple(properties),
+        returns_content=returns_content,
     )
+
+
+def _return_annotation(hints: dict[str, Any]) -> Any:
+    annotation = hints["return"]
+    if typing.get_origin(strip_annotated(annotation)) in _AWAITABLE_ORIGINS:
+        annotation = typing.get_args(strip_annotated(annotation))[-1]
+    return annotation
+
+
+def _returns_content(hints: dict[str, Any], name: str) -> bool:
+    if "return" not in hints:
+        return False
+    try:
+        return content_annotation(_return_annotation(hints))
+    except TypeError as exc:
+        raise ToolDefinitionError(f"tool function {name!r} return annotation {exc}") from None
 
 
 def _docstring_of(fn: Callable[..., Any]) -> str | None:
@@ -196,9 +220,7 @@ def _set_default(schema: dict[str, Any], default: Any) -> None:
 def _output_schema(hints: dict[str, Any], name: str) -> tuple[dict[str, Any] | None, bool]:
     if "return" not in hints:
         return None, False
-    annotation = hints["return"]
-    if typing.get_origin(strip_annotated(annotation)) in _AWAITABLE_ORIGINS:
-        annotation = typing.get_args(strip_annotated(annotation))[-1]
+    annotation = _return_annotation(hints)
     if strip_annotated(annotation) in (str, None, NONE_TYPE, Any):
         return None, False
     builder = _Builder()

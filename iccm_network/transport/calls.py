@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from iccm_network.context import Context, ProgressSender
+from iccm_network.context import Context, LogSender, ProgressSender
 from iccm_network.protocol.outcomes import Outcome, Raised, Returned, TimedOut
 from iccm_network.protocol.server import ToolCall
 
@@ -128,6 +128,7 @@ async def run_call(
     *,
     default_timeout: float | None,
     send_progress: ProgressSender | None,
+    send_log: LogSender | None = None,
 ) -> Outcome:
     """Run ``call`` and return how it ended: ``Returned``, ``Raised`` or ``TimedOut``.
 
@@ -141,6 +142,7 @@ async def run_call(
         default_timeout: Seconds for tools that set no ``timeout`` of their own.
         send_progress: Sends one ``notifications/progress`` for the call's
             ``Context``; only tools that take a ``Context`` need it.
+        send_log: Sends one ``notifications/message`` for the ``Context``.
 
     Raises:
         asyncio.CancelledError: The call was cancelled (by the client, a
@@ -155,6 +157,8 @@ async def run_call(
             client_info=call.client_info,
             progress_token=call.progress_token,
             send_progress=send_progress,
+            send_log=send_log,
+            log_name=tool.name,
         )
     timeout = tool.timeout if tool.timeout is not None else default_timeout
     try:

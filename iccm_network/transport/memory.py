@@ -126,10 +126,19 @@ class MemoryServer:
         async def send_progress(params: dict[str, Any]) -> None:
             self._write(self._protocol.progress_frame(params))
 
+        async def send_log(params: dict[str, Any]) -> None:
+            frame = self._protocol.log_frame(call, params)
+            if frame is not None:
+                self._write(frame)
+
         outcome: Outcome
         try:
             outcome = await run_call(
-                call, _WORKERS, default_timeout=self._default_timeout, send_progress=send_progress
+                call,
+                _WORKERS,
+                default_timeout=self._default_timeout,
+                send_progress=send_progress,
+                send_log=send_log,
             )
         except asyncio.CancelledError:
             outcome = Cancelled()

@@ -47,7 +47,7 @@ class Channel(Protocol):
         """
 
     async def send_notification(self, frame: str) -> None:
-        """Send a notification for a running call (progress).
+        """Send a notification for a running call (progress, a log message).
 
         Args:
             frame: One encoded frame.
@@ -116,17 +116,19 @@ class CallRunner:
         logging_calls = logger.isEnabledFor(logging.INFO)
         started = time.perf_counter() if logging_calls else 0.0
         outcome: Outcome
-        send_progress = None
+        send_progress = send_log = None
         if tool.context_parameter is not None:
             task = asyncio.current_task()
             assert task is not None
             send_progress = functools.partial(self._send_progress, task)
+            send_log = functools.partial(self._send_log, call, task)
         try:
             outcome = await run_call(
                 call,
                 self._workers,
                 default_timeout=self._default_timeout,
                 send_progress=send_progress,
+                send_log=send_log,
             )
         except asyncio.CancelledError:
             outcome = ShutDown() if self._abandoning() else Cancelled()
@@ -157,10 +159,20 @@ class CallRunner:
                 await channel.send_replies(frames)
 
     async def _send_progress(self, task: asyncio.Task[None], params: dict[str, Any]) -> None:
+        await self._send_notification(task, self._protocol.progress_frame(params))
+
+    async def _send_log(
+        self, call: ToolCall, task: asyncio.Task[None], params: dict[str, Any]
+    ) -> None:
+        frame = self._protocol.log_frame(call, params)
+        if frame is not None:
+            await self._send_notification(task, frame)
+
+    async def _send_notification(self, task: asyncio.Task[None], frame: str) -> None:
         channel = self._channel
         if channel.is_open():
             async with channel.sending:
-                await channel.send_notification(self._protocol.progress_frame(params))
+                await channel.send_notification(frame)
             # A tool may report in a tight loop; each report lets the rest
             # of the server run.
             await asyncio.sleep(0)

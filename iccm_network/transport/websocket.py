@@ -394,6 +394,9 @@ class Server:
         self.settings = settings
         self._server: WebSocketServer | None = None
         self._connections: dict[_Connection, CallRunner] = {}
+        self._protocols: dict[_Connection, ServerProtocol] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._notices: set[asyncio.Task[None]] = set()
         # Connections that passed the handshake checks: counted against
         # max_connections from then on, so a burst of handshakes cannot
         # overshoot the bound before their handlers start.
@@ -459,6 +462,7 @@ class Server:
         """
         if self._server is not None or self._stopping is not None:
             raise RuntimeError("a Server can be started only once")
+        self._loop = asyncio.get_running_loop()
         settings = self.settings
         options: dict[str, Any] = {
             "process_request": self._process_request,
@@ -492,6 +496,58 @@ class Server:
             self._server = await serve(self._handle, settings.host, settings.port, **options)
         _deepen_backlog(self._server.sockets)
         log_startup(self)
+
+    def replace_routes(self, routes: RouteTable) -> None:
+        """Serve ``routes`` from now on and tell the connections their tools changed.
+
+        Safe to call from any thread; ``tools/list`` sees the new table as
+        soon as this runs on the server's loop.
+
+        Args:
+            routes: The new route table.
+        """
+        self.routes = routes
+        self.announce_change("tools", lambda protocol: protocol.replace_routes(routes))
+
+    def announce_change(self, kind: str, change: Callable[[ServerProtocol], None]) -> None:
+        """Apply ``change`` to every open connection, then send each its list change.
+
+        Handshake-era connections get ``notifications/<kind>/list_changed``.
+        Before the server starts this does nothing (connections made later
+        see the change from the start). Safe to call from any thread.
+
+        Args:
+            kind: ``"tools"``, ``"resources"`` or ``"prompts"``.
+            change: Updates one connection's ``ServerProtocol``.
+        """
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._announce(kind, change)
+        else:
+            loop.call_soon_threadsafe(self._announce, kind, change)
+
+    def _announce(self, kind: str, change: Callable[[ServerProtocol], None]) -> None:
+        for connection, protocol in self._protocols.items():
+            change(protocol)
+            frame = protocol.list_changed_frame(kind)
+            if frame is not None:
+                task = asyncio.create_task(self._notify(connection, frame))
+                self._notices.add(task)
+                task.add_done_callback(self._notices.discard)
+
+    @staticmethod
+    async def _notify(connection: _Connection, frame: str) -> None:
+        try:
+            async with connection.sending:
+                await connection.send(frame)
+        except ConnectionClosed:
+            pass
 
     async def serve_forever(self) -> None:
         """Serve until ``shutdown()`` completes."""
@@ -887,6 +943,7 @@ class Server:
         catalog = self.catalog
         if catalog is not None:
             catalog.listeners.add(listener)
+        self._protocols[connection] = protocol
         launched = 0
         try:
             async for message in connection:
@@ -922,6 +979,7 @@ class Server:
                 catalog.listeners.discard(listener)
             runner.cancel_all()
             del self._connections[connection]
+            del self._protocols[connection]
             self._admitted.discard(connection)
             duration = time.monotonic() - started
             code = _close_code(connection)

@@ -284,13 +284,17 @@ def test_each_era_has_only_its_own_subscription_methods() -> None:
 
 
 def test_capabilities_only_for_what_the_app_has() -> None:
+    empty = App("e")
+    result = reply(make_protocol(empty), "initialize", {"protocolVersion": "2025-11-25"})
+    assert result["result"]["capabilities"] == {"logging": {}}
     tools_only = App("t")
+    tools_only.add_tool(lambda: "hi", name="hi")
     result = reply(make_protocol(tools_only), "initialize", {"protocolVersion": "2025-11-25"})
-    assert result["result"]["capabilities"] == {"tools": {"listChanged": False}}
+    assert result["result"]["capabilities"] == {"tools": {"listChanged": True}, "logging": {}}
     prompts_only = App("p")
     prompts_only.add_prompt(lambda: "hi", name="hi")
     result = reply(make_protocol(prompts_only), "initialize", {"protocolVersion": "2025-11-25"})
-    assert set(result["result"]["capabilities"]) == {"tools", "prompts", "completions"}
+    assert set(result["result"]["capabilities"]) == {"prompts", "completions", "logging"}
     assert reply(make_protocol(tools_only), "resources/list", {})["result"] == {"resources": []}
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from helpers_client import fail, free_port, run_main
 
-from iccm_network import App
+from iccm_network import App, Image
 from iccm_network.cli.main import main
 from iccm_network.client import MCPClient
 from iccm_network.transport.websocket import Server
@@ -73,6 +73,22 @@ async def test_call_prints_the_result_as_json_and_exits_0(
     assert json.loads(capsys.readouterr().out) == 42
     assert await run_main(["call", server.url, "describe", '{"name": "Ada"}']) == 0
     assert json.loads(capsys.readouterr().out) == {"name": "Ada", "letters": 3}
+
+
+async def test_call_prints_rich_content_as_its_blocks(capsys: pytest.CaptureFixture[str]) -> None:
+    pictures = App("pictures")
+
+    @pictures.tool
+    def picture() -> list[str | Image]:
+        """A caption and a tiny PNG."""
+        return ["a dot", Image(b"\x89PNG\r\n\x1a\n")]
+
+    async with pictures.serving(host="127.0.0.1", port=0) as server:
+        assert await run_main(["call", server.url, "picture"]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        "a dot",
+        {"type": "image", "data": "iVBORw0KGgo=", "mimeType": "image/png"},
+    ]
 
 
 async def test_call_reads_its_arguments_from_stdin_given_a_dash(

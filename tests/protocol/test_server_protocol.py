@@ -323,7 +323,7 @@ def test_initialize_echoes_a_supported_version(version: str) -> None:
     )
     assert reply["result"] == {
         "protocolVersion": version,
-        "capabilities": {"tools": {"listChanged": False}},
+        "capabilities": {"tools": {"listChanged": True}, "logging": {}},
         "serverInfo": {"name": "calc", "version": "2.0.0"},
         "instructions": "Arithmetic.",
     }
@@ -507,7 +507,7 @@ def test_server_discover_describes_the_server() -> None:
     (reply,) = exchange(make_protocol(), request("server/discover", {"_meta": MODERN_META}))
     assert reply["result"] == {
         "supportedVersions": ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"],
-        "capabilities": {"tools": {"listChanged": False}},
+        "capabilities": {"tools": {"listChanged": True}, "logging": {}},
         "ttlMs": 60_000,
         "cacheScope": "public",
         "_meta": {"io.modelcontextprotocol/serverInfo": {"name": "calc", "version": "2.0.0"}},
