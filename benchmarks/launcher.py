@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from iccm_network._timeout import timeout as async_timeout
+
 __all__ = ["ROOT", "SERVERS", "RunningServer", "ServerSpec", "cold_start", "iccm_variant", "launch"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,7 +149,7 @@ async def launch(spec: ServerSpec, *extra: str) -> AsyncIterator[RunningServer]:
     )
     try:
         assert process.stdout is not None
-        async with asyncio.timeout(_START_TIMEOUT):
+        async with async_timeout(_START_TIMEOUT):
             line = await process.stdout.readline()
         word, _, number = line.decode().partition(" ")
         if word != "PORT":

@@ -48,7 +48,7 @@ from websockets.typing import Subprotocol
 from iccm_network.calls import WorkerThreads, run_call
 from iccm_network.config import Settings
 from iccm_network.errors import ToolError
-from iccm_network.logs import log_startup, mark_shipper_connection
+from iccm_network.logs import CallLog, log_startup, mark_shipper_connection
 from iccm_network.protocol import CallTimedOut, ServerInfo, ServerProtocol, ToolCall
 from iccm_network.routes import RouteTable
 
@@ -153,6 +153,7 @@ class Server:
         # overshoot the bound before their handlers start.
         self._admitted: set[ServerConnection] = set()
         self._workers = WorkerThreads(settings.worker_threads)
+        self._call_log = CallLog(settings.log_summary_interval)
         self._draining = False
         self._abandoning = False
         self._stopping: asyncio.Task[None] | None = None
@@ -224,6 +225,7 @@ class Server:
         else:
             self._server = await serve(self._handle, settings.host, settings.port, **options)
         log_startup(self)
+        self._call_log.start()
 
     async def serve_forever(self) -> None:
         """Serve until ``shutdown()`` completes."""
@@ -260,6 +262,7 @@ class Server:
             # Whatever happened, serve_forever() must return and threads go.
             self._workers.stop()
             self._closed.set()
+            self._call_log.stop()
             logger.info("server stopped")
 
     async def _drain_and_close(self, budget: float) -> None:
@@ -481,8 +484,7 @@ class Server:
         self, connection: ServerConnection, protocol: ServerProtocol, call: ToolCall
     ) -> None:
         tool = call.tool
-        logging_calls = logger.isEnabledFor(logging.INFO)
-        started = time.perf_counter() if logging_calls else 0.0
+        started = time.perf_counter()
         outcome: Any
         send_progress = None
         if tool.context_parameter is not None:
@@ -496,22 +498,9 @@ class Server:
             )
         except asyncio.CancelledError as exc:
             outcome = ToolError(_SHUTDOWN_MESSAGE) if self._abandoning else exc
-        if logging_calls:
-            ms = (time.perf_counter() - started) * 1000
-            described = _describe(outcome)
-            logger.info(
-                "call tool=%s id=%r ms=%.1f outcome=%s",
-                tool.name,
-                call.request_id,
-                ms,
-                described,
-                extra={
-                    "tool": tool.name,
-                    "request_id": call.request_id,
-                    "ms": round(ms, 1),
-                    "outcome": described,
-                },
-            )
+        self._call_log.finished(
+            tool.name, call.request_id, (time.perf_counter() - started) * 1000, _describe(outcome)
+        )
         protocol.complete(call, outcome)
         try:
             for frame in protocol.data_to_send():

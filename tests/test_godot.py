@@ -30,6 +30,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from iccm_network import App, Context, ToolError
+from iccm_network._timeout import timeout as async_timeout
 from iccm_network.godot import (
     GodotHandler,
     GodotShipper,
@@ -111,7 +112,7 @@ def stand_in_godot(*, log_each: bool = False, reject: bool = False) -> tuple[App
 
 
 async def eventually(predicate: Callable[[], bool]) -> None:
-    async with asyncio.timeout(WAIT):
+    async with async_timeout(WAIT):
         while not predicate():
             await asyncio.sleep(0.01)
 
@@ -122,7 +123,7 @@ async def call(url: str, tool: str, arguments: dict[str, Any] | None = None) -> 
         await client.send(
             json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": request})
         )
-        async with asyncio.timeout(WAIT):
+        async with async_timeout(WAIT):
             return json.loads(await client.recv())
 
 
@@ -584,7 +585,7 @@ async def test_without_linger_entries_logged_apart_go_in_frames_of_their_own() -
             assert shipper is not None
             for number in range(3):
                 log.warning("entry %d", number)
-                async with asyncio.timeout(WAIT):  # delivered before the next is logged
+                async with async_timeout(WAIT):  # delivered before the next is logged
                     while shipper.delivered <= number:
                         await asyncio.sleep(0.01)
     assert not any(isinstance(item, list) for item in received)
@@ -815,7 +816,7 @@ async def test_closing_a_shipper_facing_a_hanging_godot_is_bounded() -> None:
         shipper.start()
         handler.handle(record())
         await asyncio.sleep(0.1)  # initialize sent, no answer coming
-        async with asyncio.timeout(WAIT):
+        async with async_timeout(WAIT):
             await shipper.aclose(flush_timeout=0.2)
 
 

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 
 from iccm_network import App, Context, ToolError, testing
+from iccm_network._timeout import timeout as async_timeout
 from iccm_network.client import MCPClient
 from iccm_network.convert import build_converter
 from iccm_network.errors import InvalidParams
@@ -473,7 +474,7 @@ async def test_mcp_local_fixture_calls_in_memory(mcp_local: LocalConnection) -> 
 
 
 async def test_mcp_client_fixture_calls_over_a_real_socket(mcp_client: MCPClient) -> None:
-    async with asyncio.timeout(10):
+    async with async_timeout(10):
         assert await mcp_client.call("add", {"a": 20, "b": 22}) == 42
         names = [tool["name"] for tool in await mcp_client.list_tools()]
     assert names == ["hello", "add"]

@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import sys
 
+from iccm_network._timeout import timeout as async_timeout
+
 __all__ = ["ServerOptions", "announce", "parse_options", "released"]
 
 
@@ -64,7 +66,7 @@ async def released(lifetime: float) -> None:
         lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
     )
     try:
-        async with asyncio.timeout(lifetime):
+        async with async_timeout(lifetime):
             while await reader.read(65536):
                 pass
     except TimeoutError:
