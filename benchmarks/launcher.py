@@ -122,7 +122,7 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
             process.stdin.close()
         try:
             await asyncio.wait_for(process.wait(), _STOP_TIMEOUT)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             process.kill()
             await process.wait()
     if process.stdout is not None:

@@ -226,7 +226,7 @@ async def _drive(
                     await send_one()
                 elif not sent:
                     return
-    except TimeoutError:
+    except asyncio.TimeoutError:
         pass
     # Whatever is still outstanding never came back.
     window.errors += len(sent)
@@ -295,7 +295,10 @@ async def run_load(
         raise watched
     assert watched is not None
     for outcome in outcomes[1:]:
-        if isinstance(outcome, (TimeoutError, ConnectionClosed, WebSocketException, OSError)):
+        if isinstance(
+            outcome,
+            (asyncio.TimeoutError, TimeoutError, ConnectionClosed, WebSocketException, OSError),
+        ):
             window.errors += 1
         elif isinstance(outcome, BaseException):
             raise outcome

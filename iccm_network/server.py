@@ -82,6 +82,11 @@ class _QuietWebSockets(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and record.msg == "opening handshake failed":
+            # websockets before 17 (what Python 3.10 gets) logs a client's
+            # malformed handshake as an ERROR with a traceback; 17 says nothing.
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
         if record.levelno == logging.INFO:
             return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
         args = record.args
@@ -465,17 +470,19 @@ class Server:
             del self._connections[connection]
             self._admitted.discard(connection)
             duration = time.monotonic() - started
+            # A plain int: on Python 3.10 "%s" of the CloseCode enum gives its name.
+            code = None if connection.close_code is None else int(connection.close_code)
             logger.info(
                 "connection closed: peer=%s path=%r duration=%.3fs code=%s reason=%r",
                 peer,
                 path,
                 duration,
-                connection.close_code,
+                code,
                 connection.close_reason or "",
                 extra={
                     **fields,
                     "duration": round(duration, 3),
-                    "close_code": connection.close_code,
+                    "close_code": code,
                     "close_reason": connection.close_reason or "",
                 },
             )

@@ -408,7 +408,7 @@ async def test_notifications_cancelled_cancels_the_call_and_no_reply_is_sent() -
             await ws.send(request("c-3", "ping"))
             seen = [json.loads(await ws.recv()) for _ in range(2)]
             # No third message: wait past the moment a reply could have come.
-            with pytest.raises(TimeoutError):
+            with pytest.raises(asyncio.TimeoutError):
                 async with async_timeout(0.3):
                     await ws.recv()
     assert sorted(message["id"] for message in seen) == ["c-2", "c-3"]

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import websockets
 from sample_tools import echo
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -115,6 +116,8 @@ async def http_get(port: int, raw: bytes) -> tuple[int, dict[str, list[str]], by
     finally:
         writer.close()
         await writer.wait_closed()
+    if not data:
+        return 0, {}, b""  # closed without an answer
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     headers: dict[str, list[str]] = {}
@@ -125,6 +128,8 @@ async def http_get(port: int, raw: bytes) -> tuple[int, dict[str, list[str]], by
 
 
 # -- /healthz and plain HTTP -------------------------------------------------
+
+WEBSOCKETS_17 = int(websockets.__version__.split(".")[0]) >= 17
 
 
 async def test_healthz_answers_200_with_json_on_the_websocket_port() -> None:
@@ -149,8 +154,9 @@ async def test_healthz_answers_200_with_json_on_the_websocket_port() -> None:
         (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 426),
         (b"GET /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n", 426),
         (b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 400),
-        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n", 414),
-        (b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n", 431),
+        # websockets before 17 (what Python 3.10 gets) closes these without an answer.
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n", 414 if WEBSOCKETS_17 else 0),
+        (b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n", 431 if WEBSOCKETS_17 else 0),
     ],
     ids=["root", "favicon", "bad-upgrade", "long-line", "many-headers"],
 )
@@ -180,7 +186,10 @@ async def test_other_plain_http_gets_websockets_defaults_and_no_traceback(
 async def test_requests_that_are_not_http_get_are_dropped_without_a_traceback(
     raw: bytes, server_log: StrictUTF8Handler
 ) -> None:
-    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    # websockets before 17 (what Python 3.10 gets) can leave such a connection
+    # opening until the shutdown drops it: a short grace keeps the test quick.
+    serving = app.serving(host="127.0.0.1", port=0, shutdown_grace=2)
+    async with async_timeout(TIMEOUT), serving as server:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(raw)
         writer.write_eof()

@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 
 from iccm_network import App, Context, ToolError, testing
 from iccm_network._timeout import timeout as async_timeout
@@ -277,6 +277,8 @@ def kinds_and_paths(tool: Tool) -> tuple[set[str], set[str]]:
     kinds: set[str] = set()
     paths: set[str] = set()
 
+    # Enough examples that every Python version's draw reaches nested values.
+    @settings(max_examples=200)
     @given(case=invalid_cases_for(tool))
     def collect(case: InvalidCase) -> None:
         kinds.add(case.kind)

@@ -69,7 +69,7 @@ async def released(lifetime: float) -> None:
         async with async_timeout(lifetime):
             while await reader.read(65536):
                 pass
-    except TimeoutError:
+    except asyncio.TimeoutError:
         pass
     finally:
         transport.close()
