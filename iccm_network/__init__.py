@@ -9,9 +9,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING, Any
+
 from iccm_network.app import App
-from iccm_network.client import MCPClient
-from iccm_network.compat import MCPServer
 from iccm_network.config import Settings
 from iccm_network.context import Context
 from iccm_network.errors import (
@@ -23,6 +23,26 @@ from iccm_network.errors import (
 )
 from iccm_network.routes import Tool
 from iccm_network.server import Server
+
+if TYPE_CHECKING:
+    from iccm_network.client import MCPClient
+    from iccm_network.compat import MCPServer
+
+# A server does not need the client, nor a new server the migration shim:
+# they are imported on first use, which keeps ``import iccm_network`` quick.
+_LAZY = {"MCPClient": "iccm_network.client", "MCPServer": "iccm_network.compat"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     # app

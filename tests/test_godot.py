@@ -18,6 +18,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -807,6 +808,31 @@ async def test_a_godot_that_never_answers_blocks_nothing_and_holds_bounded_memor
             # No handshake ever completed, so nothing was taken off the queue.
             assert shipper.delivered == shipper.lost == 0
         assert not shipper.connected
+
+
+@pytest.mark.parametrize(
+    "hanging", [tcp_server_that_never_answers, websocket_server_that_never_answers]
+)
+async def test_logging_a_thousand_records_into_a_full_queue_returns_at_once(
+    hanging: Callable[[], Any],
+) -> None:
+    # SPEC 7: a log call never waits for Godot. With the queue already full,
+    # each record only replaces the oldest; a handler that waited even 2 ms
+    # per record would take 2 s here, where a few milliseconds are normal.
+    async with hanging() as url:
+        async with shipping_logs(url, "horace", capacity=10, **QUICK) as shipper:
+            assert shipper is not None
+            for number in range(10):
+                log.warning("filler %d", number)
+            assert len(shipper.handler) == 10
+            started = time.perf_counter()
+            for number in range(1000):
+                log.warning("entry %d", number)
+            elapsed = time.perf_counter() - started
+            print(f"1,000 records into a full queue: {elapsed * 1e3:.1f} ms")
+            assert len(shipper.handler) == 10
+            assert shipper.handler.take_dropped() == 1000
+            assert elapsed < 2.0
 
 
 async def test_closing_a_shipper_facing_a_hanging_godot_is_bounded() -> None:

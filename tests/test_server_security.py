@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import websockets
+import websockets.version
 from sample_tools import echo
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -129,7 +129,7 @@ async def http_get(port: int, raw: bytes) -> tuple[int, dict[str, list[str]], by
 
 # -- /healthz and plain HTTP -------------------------------------------------
 
-WEBSOCKETS_17 = int(websockets.__version__.split(".")[0]) >= 17
+WEBSOCKETS_17 = int(websockets.version.version.split(".")[0]) >= 17
 
 
 async def test_healthz_answers_200_with_json_on_the_websocket_port() -> None:

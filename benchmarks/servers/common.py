@@ -6,8 +6,6 @@ import argparse
 import asyncio
 import sys
 
-from iccm_network._timeout import timeout as async_timeout
-
 __all__ = ["ServerOptions", "announce", "parse_options", "released"]
 
 
@@ -65,10 +63,14 @@ async def released(lifetime: float) -> None:
     transport, _ = await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
     )
+
+    async def drain() -> None:
+        while await reader.read(65536):
+            pass
+
+    # Not iccm_network's timeout helper: the raw baselines import nothing of it.
     try:
-        async with async_timeout(lifetime):
-            while await reader.read(65536):
-                pass
+        await asyncio.wait_for(drain(), lifetime)
     except asyncio.TimeoutError:
         pass
     finally:
