@@ -523,6 +523,15 @@ async def wait_until_healthy(url: str, process: subprocess.Popen[str]) -> dict[s
             return body
 
 
+def test_the_deploy_readme_names_the_close_code_the_compose_file_sets() -> None:
+    timeline = (DEPLOY / "README.md").read_text().split("## The shutdown timeline", 1)[1]
+    named = re.findall(r"closed with code (\d{4})", " ".join(timeline.split()))
+    assert named, "the shutdown timeline names no close code"
+    for name, service in library_services().items():
+        code = service["environment"].get("MCP_SHUTDOWN_CLOSE_CODE", "1001")
+        assert named == [str(code)], f"{name}: README says {named}, compose sets {code}"
+
+
 def test_the_dockerfile_stops_with_sigterm_and_runs_python_as_pid_1() -> None:
     assert dockerfile_instruction("STOPSIGNAL") == "SIGTERM"
     command = json.loads(dockerfile_instruction("CMD"))
