@@ -412,11 +412,11 @@ class CallLog:
         if not ok or not calls_logger.isEnabledFor(logging.INFO):
             return
         summary = {
-            tool: {"ok": int(n), "ms_avg": round(total / n, 2), "ms_max": round(top, 1)}
+            tool: {"ok": int(n), "ms_avg": round(total / n, 3), "ms_max": round(top, 1)}
             for tool, (n, total, top) in ok.items()
         }
         parts = ", ".join(
-            f"{tool} {entry['ok']} (avg {entry['ms_avg']:.2f} ms, max {entry['ms_max']:.1f} ms)"
+            f"{tool} {entry['ok']} (avg {entry['ms_avg']:.3f} ms, max {entry['ms_max']:.1f} ms)"
             for tool, entry in summary.items()
         )
         calls_logger.info(
