@@ -525,12 +525,12 @@ class Server:
 
 
 def _describe(outcome: Any) -> str:
+    if not isinstance(outcome, BaseException):
+        return "ok"  # the common case first: one check per call
     if isinstance(outcome, CallTimedOut):
         return "timeout"
     if isinstance(outcome, asyncio.CancelledError):
         return "cancelled"
     if isinstance(outcome, ToolError) and outcome.message == _SHUTDOWN_MESSAGE:
         return "cancelled:shutdown"
-    if isinstance(outcome, BaseException):
-        return f"error:{type(outcome).__name__}"
-    return "ok"
+    return f"error:{type(outcome).__name__}"
