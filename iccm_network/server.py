@@ -30,6 +30,7 @@ import functools
 import hashlib
 import hmac
 import http
+import inspect
 import json
 import logging
 import socket
@@ -453,7 +454,10 @@ class Server:
                     task.add_done_callback(tasks.pop)
                 for call in protocol.calls_to_cancel():
                     for task, running in tasks.items():  # rare: a linear search will do
-                        if running is call:
+                        # A task cancelled before its first step would end
+                        # without _run completing (and logging) the call; an
+                        # unstarted one sees call.cancelled instead.
+                        if running is call and not _unstarted(task):
                             task.cancel()
                 for frame in protocol.data_to_send():
                     await connection.send(frame)
@@ -497,6 +501,8 @@ class Server:
         if tool.context_parameter is not None:
             send_progress = functools.partial(self._send_progress, connection, protocol)
         try:
+            if call.cancelled:  # cancelled before it started
+                raise asyncio.CancelledError
             outcome = await run_call(
                 call,
                 self._workers,
@@ -522,6 +528,11 @@ class Server:
             await connection.send(protocol.progress_frame(params))
         except ConnectionClosed:
             pass
+
+
+def _unstarted(task: asyncio.Task[None]) -> bool:
+    coro = task.get_coro()
+    return inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED
 
 
 def _describe(outcome: Any) -> str:

@@ -24,7 +24,13 @@ TIMEOUT = 15.0
 """Seconds any one test may take; each needs well under one."""
 
 app = App("call-log", version="1.0.0")
-release = asyncio.Event()
+events: dict[str, asyncio.Event] = {}
+"""``release`` and ``entered`` for ``hold``, made afresh on each test's loop."""
+
+
+def fresh_events() -> tuple[asyncio.Event, asyncio.Event]:
+    events["release"], events["entered"] = asyncio.Event(), asyncio.Event()
+    return events["release"], events["entered"]
 
 
 @app.tool
@@ -46,7 +52,8 @@ async def fail() -> str:
 @app.tool
 async def hold() -> str:
     """Wait until the test releases it."""
-    await release.wait()
+    events["entered"].set()
+    await events["release"].wait()
     return "released"
 
 
@@ -98,7 +105,7 @@ async def test_failures_and_refusals_get_a_line_each_and_successes_a_summary(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="iccm_network")
-    release.clear()
+    release, _ = fresh_events()
     async with (
         async_timeout(TIMEOUT),
         app.serving(
@@ -223,3 +230,37 @@ async def test_a_server_beyond_loopback_without_a_token_warns_at_startup(
     assert bool(messages) is warned, messages
     if warned:
         assert "MCP_AUTH_TOKEN" in messages[0]
+
+
+async def test_timeouts_and_cancellations_get_a_line_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="iccm_network")
+    _, entered = fresh_events()
+    async with async_timeout(TIMEOUT):
+        async with (
+            app.serving(host="127.0.0.1", port=0, tool_timeout=0.05) as server,
+            connect(server.url) as ws,
+        ):
+            assert (await Wire(ws).call("nap", {"seconds": 5}))["result"]["isError"] is True
+        async with (
+            app.serving(host="127.0.0.1", port=0, max_in_flight=1) as server,
+            connect(server.url) as ws,
+        ):
+            wire = Wire(ws)
+            # Cancelled while it runs, then before its task has started.
+            for lines, wait in ((2, True), (3, False)):
+                entered.clear()
+                held = await wire.send("hold", {})
+                if wait:
+                    await entered.wait()
+                cancel = {"requestId": held}
+                notice = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": cancel}
+                await ws.send(json.dumps(notice))
+                await until(lambda n=lines: len(call_records(caplog)) >= n)
+            # Both calls were completed: the one slot in flight is free again.
+            assert "result" in await wire.call("echo", {"text": "free"})
+    outcomes = [
+        (r.__dict__["tool"], r.outcome) for r in call_records(caplog) if hasattr(r, "outcome")
+    ]
+    assert outcomes == [("nap", "timeout"), ("hold", "cancelled"), ("hold", "cancelled")]
