@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -75,3 +77,20 @@ def test_godot_overhead_benchmark_measures_every_scenario_and_ships_every_entry(
         shipped = figures[scenario]
         assert shipped["delivered"] == shipped["received"] == shipped["queued"] > 0
         assert shipped["lost"] == shipped["dropped"] == 0
+
+
+def test_the_default_server_runs_the_default_install_with_no_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks.launcher import DEFAULT_INSTALL, SERVERS
+
+    monkeypatch.setenv("MCP_LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("MCP_EVENT_LOOP", "uvloop")
+    monkeypatch.setenv("GODOT_URL", "ws://godot:9060")
+    spec = SERVERS["default"]
+    environment = spec.environment()
+    assert [name for name in environment if name.startswith("MCP_")] == []
+    assert "GODOT_URL" not in environment
+    assert spec.command()[0] == str(DEFAULT_INSTALL / "bin" / "python")
+    # The tuned server keeps its settings.
+    assert SERVERS["iccm"].environment()["MCP_LOG_LEVEL"] == "WARNING"
