@@ -14,9 +14,16 @@ import json
 import sys
 from typing import Any
 
-from benchmarks.compare import CASES, compare, print_table
+from benchmarks.compare import CASES, DEFAULT_SERVERS, compare, print_table
 from benchmarks.http_load import compare_http, print_http_table
-from benchmarks.launcher import SERVERS, ServerSpec, cold_start, iccm_variant, launch
+from benchmarks.launcher import (
+    SERVERS,
+    ServerSpec,
+    cold_start,
+    default_install,
+    iccm_variant,
+    launch,
+)
 from benchmarks.loadgen import run_idle, run_large, run_load
 from benchmarks.payloads import TOOL_ARGUMENTS
 from benchmarks.profiling import profile_server
@@ -27,6 +34,8 @@ __all__ = ["main"]
 def _spec(args: argparse.Namespace) -> ServerSpec:
     if args.iccm_path:
         return iccm_variant("iccm-variant", args.iccm_path)
+    if args.server == "default":
+        default_install(sys.stderr)
     return SERVERS[args.server]
 
 
@@ -114,6 +123,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=PATH",
         help="also run iccm_network from PATH (a patched copy) under NAME",
     )
+    run_all.add_argument(
+        "--servers",
+        default=",".join(DEFAULT_SERVERS),
+        help=f"comma-separated, from {', '.join(SERVERS)} (raw is always run)",
+    )
     run_all.add_argument("--json", help="also write every measurement to this file")
 
     http = commands.add_parser("http", help="Streamable HTTP: iccm-network vs the SDK's server")
@@ -141,6 +155,10 @@ def main(argv: list[str] | None = None) -> None:
         unknown = sorted(set(cases) - set(CASES))
         if unknown:
             sys.exit(f"unknown cases: {', '.join(unknown)}; choose from {', '.join(CASES)}")
+        servers = [name.strip() for name in args.servers.split(",") if name.strip()]
+        unknown = sorted(set(servers) - set(SERVERS))
+        if unknown:
+            sys.exit(f"unknown servers: {', '.join(unknown)}; choose from {', '.join(SERVERS)}")
         results = asyncio.run(
             compare(
                 cases,
@@ -148,6 +166,7 @@ def main(argv: list[str] | None = None) -> None:
                 seconds=args.seconds,
                 warmup=args.warmup,
                 variants=variants,
+                servers=servers,
                 progress=sys.stderr,
             )
         )

@@ -8,15 +8,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import socket
+import subprocess
 import sys
 import time
+import venv
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
-__all__ = ["ROOT", "SERVERS", "RunningServer", "ServerSpec", "cold_start", "iccm_variant", "launch"]
+from iccm_network._timeout import timeout as async_timeout
+
+__all__ = [
+    "DEFAULT_INSTALL",
+    "ROOT",
+    "SERVERS",
+    "RunningServer",
+    "ServerSpec",
+    "cold_start",
+    "default_install",
+    "iccm_variant",
+    "launch",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 """The repository root, where ``python -m benchmarks...`` finds the package."""
@@ -37,6 +53,10 @@ class ServerSpec:
         pythonpath: Directories put first on ``PYTHONPATH`` (a patched
             iccm_network, say).
         env: Extra environment variables.
+        python: The interpreter; the one running the benchmark by default.
+        clean_env: Start from an environment without any of the server's
+            settings (``MCP_*``, ``GODOT_URL``, ``LOGGING_ENABLED``).
+        log: Where the server's stderr (its log) goes, instead of the terminal.
     """
 
     name: str
@@ -44,6 +64,9 @@ class ServerSpec:
     args: tuple[str, ...] = ()
     pythonpath: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    python: str | None = None
+    clean_env: bool = False
+    log: Path | None = None
 
     def command(self, *extra: str) -> list[str]:
         """The command line that starts this server.
@@ -51,7 +74,7 @@ class ServerSpec:
         Args:
             *extra: More arguments for the server.
         """
-        return [sys.executable, "-m", self.module, *self.args, *extra]
+        return [self.python or sys.executable, "-m", self.module, *self.args, *extra]
 
     @property
     def cwd(self) -> str:
@@ -61,6 +84,8 @@ class ServerSpec:
     def environment(self) -> dict[str, str]:
         """The environment the server runs with."""
         env = dict(os.environ)
+        if self.clean_env:
+            env = {k: v for k, v in env.items() if not _setting(k)}
         path = [*self.pythonpath, str(ROOT)]
         if env.get("PYTHONPATH"):
             path.append(env["PYTHONPATH"])
@@ -69,14 +94,78 @@ class ServerSpec:
         return env
 
 
-_ICCM_ENV = {"MCP_LOG_LEVEL": "WARNING"}
+def _setting(variable: str) -> bool:
+    return variable.startswith("MCP_") or variable in ("GODOT_URL", "LOGGING_ENABLED")
+
+
+DEFAULT_INSTALL = ROOT / ".bench" / "default-install"
+"""A virtual environment with ``pip install .`` and nothing else: what a user gets."""
+
+# The tuned server of earlier figures: quiet log, and asyncio's own loop like
+# the baselines (the dev install has uvloop, which App.run would pick).
+_ICCM_ENV = {"MCP_LOG_LEVEL": "WARNING", "MCP_EVENT_LOOP": "asyncio"}
 
 SERVERS: dict[str, ServerSpec] = {
     "iccm": ServerSpec("iccm", "benchmarks.servers.iccm_app", env=_ICCM_ENV),
+    # Exactly the default install and settings: no extras, no environment,
+    # the stderr log at INFO that App.run sets up (written to a file).
+    "default": ServerSpec(
+        "default",
+        "benchmarks.servers.iccm_app",
+        python=str(DEFAULT_INSTALL / "bin" / "python"),
+        clean_env=True,
+        log=ROOT / ".bench" / "default-server.log",
+    ),
+    # The dev install on uvloop, otherwise default settings.
+    "uvloop": ServerSpec(
+        "uvloop",
+        "benchmarks.servers.iccm_app",
+        env={"MCP_EVENT_LOOP": "uvloop"},
+        clean_env=True,
+        log=ROOT / ".bench" / "uvloop-server.log",
+    ),
     "raw": ServerSpec("raw", "benchmarks.servers.raw"),
     "sequential": ServerSpec("sequential", "benchmarks.servers.raw", args=("--sequential",)),
 }
 """The servers ``compare`` runs: iccm-network and the two hand-written baselines."""
+
+
+def default_install(progress: IO[str] | None = None) -> Path:
+    """Create or refresh ``DEFAULT_INSTALL``: a venv with ``pip install ROOT``, no extras.
+
+    The install is redone when ``pyproject.toml`` changes. The server still
+    imports ``iccm_network`` from the source tree (``ROOT`` comes first on
+    its path), so it runs the current code with exactly the dependencies a
+    plain install brings.
+
+    Args:
+        progress: Where to say that it is installing.
+
+    Returns:
+        The venv's Python.
+    """
+    python = DEFAULT_INSTALL / "bin" / "python"
+    stamp = DEFAULT_INSTALL / "pyproject.sha256"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if python.exists() and stamp.exists() and stamp.read_text() == digest:
+        return python
+    if progress is not None:
+        print(f"installing the default install into {DEFAULT_INSTALL} ...", file=progress)
+    venv.create(DEFAULT_INSTALL, clear=True, with_pip=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", str(ROOT)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    stamp.write_text(digest)
+    return python
+
+
+def _stderr(spec: ServerSpec) -> Any:
+    if spec.log is None:
+        return None
+    spec.log.parent.mkdir(parents=True, exist_ok=True)
+    return spec.log.open("ab")
 
 
 def iccm_variant(name: str, path: str) -> ServerSpec:
@@ -120,7 +209,7 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
             process.stdin.close()
         try:
             await asyncio.wait_for(process.wait(), _STOP_TIMEOUT)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             process.kill()
             await process.wait()
     if process.stdout is not None:
@@ -138,16 +227,22 @@ async def launch(spec: ServerSpec, *extra: str) -> AsyncIterator[RunningServer]:
     Raises:
         RuntimeError: The server exited or did not announce a port in time.
     """
-    process = await asyncio.create_subprocess_exec(
-        *spec.command("--lifetime", str(_LIFETIME), *extra),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        env=spec.environment(),
-        cwd=spec.cwd,
-    )
+    stderr = _stderr(spec)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *spec.command("--lifetime", str(_LIFETIME), *extra),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            env=spec.environment(),
+            cwd=spec.cwd,
+        )
+    finally:
+        if stderr is not None:
+            stderr.close()
     try:
         assert process.stdout is not None
-        async with asyncio.timeout(_START_TIMEOUT):
+        async with async_timeout(_START_TIMEOUT):
             line = await process.stdout.readline()
         word, _, number = line.decode().partition(" ")
         if word != "PORT":
@@ -185,14 +280,20 @@ async def cold_start(spec: ServerSpec, extra: Sequence[str] = ()) -> float:
         RuntimeError: The port did not accept connections in time.
     """
     port = _free_port()
+    stderr = _stderr(spec)
     started = time.perf_counter()
-    process = await asyncio.create_subprocess_exec(
-        *spec.command("--lifetime", str(_LIFETIME), "--port", str(port), *extra),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        env=spec.environment(),
-        cwd=spec.cwd,
-    )
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *spec.command("--lifetime", str(_LIFETIME), "--port", str(port), *extra),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            env=spec.environment(),
+            cwd=spec.cwd,
+        )
+    finally:
+        if stderr is not None:
+            stderr.close()
     try:
         while not await _accepting(port):
             if process.returncode is not None or time.perf_counter() - started > _START_TIMEOUT:

@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from benchmarks.payloads import PROTOCOL_VERSION, big_text
 from benchmarks.procstat import cpu_seconds, rss_bytes
+from iccm_network._timeout import timeout as async_timeout
 
 __all__ = [
     "IdleResult",
@@ -100,7 +101,7 @@ async def _connections(
             await _initialize(connection)
 
     try:
-        async with asyncio.timeout(_CONNECT_TIMEOUT):
+        async with async_timeout(_CONNECT_TIMEOUT):
             await asyncio.gather(*(open_one() for _ in range(count)))
         yield opened
     finally:
@@ -207,7 +208,7 @@ async def _drive(
     for _ in range(in_flight):
         await send_one()
     try:
-        async with asyncio.timeout(window.end - time.perf_counter() + _DRAIN_TIMEOUT):
+        async with async_timeout(window.end - time.perf_counter() + _DRAIN_TIMEOUT):
             async for text in connection:
                 now = time.perf_counter()
                 reply = json.loads(text)
@@ -225,7 +226,7 @@ async def _drive(
                     await send_one()
                 elif not sent:
                     return
-    except TimeoutError:
+    except asyncio.TimeoutError:
         pass
     # Whatever is still outstanding never came back.
     window.errors += len(sent)
@@ -294,7 +295,10 @@ async def run_load(
         raise watched
     assert watched is not None
     for outcome in outcomes[1:]:
-        if isinstance(outcome, (TimeoutError, ConnectionClosed, WebSocketException, OSError)):
+        if isinstance(
+            outcome,
+            (asyncio.TimeoutError, TimeoutError, ConnectionClosed, WebSocketException, OSError),
+        ):
             window.errors += 1
         elif isinstance(outcome, BaseException):
             raise outcome
@@ -401,7 +405,7 @@ async def run_large(
             before = cpu_seconds(pid)
             started = time.perf_counter()
             await connection.send(f"{prefix}{attempt + 1}}}")
-            async with asyncio.timeout(_DRAIN_TIMEOUT * 3):
+            async with async_timeout(_DRAIN_TIMEOUT * 3):
                 reply = json.loads(await connection.recv())
             elapsed = time.perf_counter() - started
             result = reply.get("result") or {}

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING, Any
+
 from iccm_network.app import App
 from iccm_network.catalog.prompts import Message
-from iccm_network.client import MCPClient
-from iccm_network.compat import MCPServer
 from iccm_network.config import Settings
 from iccm_network.content import Audio, File, Image, ResourceLink
 from iccm_network.context import Context
@@ -25,6 +25,26 @@ from iccm_network.errors import (
 )
 from iccm_network.tools.routes import Tool
 from iccm_network.transport.websocket import Server
+
+if TYPE_CHECKING:
+    from iccm_network.client import MCPClient
+    from iccm_network.compat import MCPServer
+
+# A server does not need the client, nor a new server the migration shim:
+# they are imported on first use, which keeps ``import iccm_network`` quick.
+_LAZY = {"MCPClient": "iccm_network.client", "MCPServer": "iccm_network.compat"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     # app

@@ -6,7 +6,6 @@ and hands the function back unchanged, so tests can still call it directly.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -19,7 +18,7 @@ from iccm_network.errors import ToolDefinitionError
 from iccm_network.logs import configure_logging
 from iccm_network.protocol.server import ServerInfo, ServerProtocol
 from iccm_network.tools.routes import RouteTable, Tool, compile_tool
-from iccm_network.transport.lifecycle import serve_until_stopped, started
+from iccm_network.transport.lifecycle import run_event_loop, serve_until_stopped, started
 from iccm_network.transport.websocket import Server
 
 __all__ = ["App"]
@@ -268,15 +267,17 @@ class App(CatalogRegistry):
         """Serve until SIGTERM or SIGINT: the container entrypoint. Blocks.
 
         Sets up logging to stderr at ``MCP_LOG_LEVEL`` unless the application
-        configured logging already.
+        configured logging already, and runs on ``uvloop`` when it is
+        installed (``MCP_EVENT_LOOP``).
 
         Args:
             host: Interface to bind (default: every interface).
             port: Port to bind.
             **overrides: Other settings.
         """
-        configure_logging(self.settings(host=host, port=port, **overrides).log_level)
-        asyncio.run(self.serve(host=host, port=port, **overrides))
+        settings = self.settings(host=host, port=port, **overrides)
+        configure_logging(settings.log_level)
+        run_event_loop(self.serve(host=host, port=port, **overrides), settings.event_loop)
 
 
 def _unchanged(protocol: ServerProtocol) -> None:

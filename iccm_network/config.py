@@ -64,6 +64,12 @@ class Settings:
         auth_token: Bearer token required at the handshake, if set.
         godot_url: Where to ship log entries (Godot's WebSocket URL).
         logging_enabled: ``False`` turns Godot shipping off.
+        log_summary_interval: Seconds between the INFO lines that sum up
+            successful calls (each is a DEBUG line); ``None`` logs every
+            successful call at INFO instead.
+        event_loop: ``auto`` runs ``app.run()`` on ``uvloop`` when it is
+            installed, else on ``asyncio``'s loop; ``asyncio`` and ``uvloop``
+            choose one (``uvloop`` fails at startup when it is missing).
     """
 
     host: str | None = None
@@ -88,6 +94,8 @@ class Settings:
     auth_token: str | None = field(default=None, repr=False)
     godot_url: str | None = None
     logging_enabled: bool = True
+    log_summary_interval: float | None = 60.0
+    event_loop: str = "auto"
 
     ENVIRONMENT = {
         "host": "MCP_HOST",
@@ -112,6 +120,8 @@ class Settings:
         "auth_token": "MCP_AUTH_TOKEN",
         "godot_url": "GODOT_URL",
         "logging_enabled": "LOGGING_ENABLED",
+        "log_summary_interval": "MCP_LOG_SUMMARY_INTERVAL",
+        "event_loop": "MCP_EVENT_LOOP",
     }
 
     def __post_init__(self) -> None:
@@ -169,8 +179,9 @@ _COUNTS = (
     "max_unsent_bytes",
     "worker_threads",
 )
-_SECONDS = ("tool_timeout", "ping_interval", "ping_timeout")
+_SECONDS = ("tool_timeout", "ping_interval", "ping_timeout", "log_summary_interval")
 _COMPRESSIONS = ("off", "deflate")
+_EVENT_LOOPS = ("auto", "asyncio", "uvloop")
 _SHUTDOWN_CLOSE_CODES = (1001, 1012)
 
 
@@ -193,6 +204,8 @@ def _check(name: str, value: Any) -> Any:
         raise ValueError(f"compression must be off or deflate, got {value!r}")
     if name == "close_timeout" and not 0 < value < math.inf:
         raise ValueError(f"close_timeout must be a positive number of seconds, got {value}")
+    if name == "event_loop" and value not in _EVENT_LOOPS:
+        raise ValueError(f"event_loop must be one of {', '.join(_EVENT_LOOPS)}, got {value!r}")
     if name == "shutdown_grace" and not 0 <= value < math.inf:
         raise ValueError(f"shutdown_grace must be 0 or more seconds, got {value}")
     return value
@@ -203,7 +216,7 @@ def _parse(name: str, raw: str) -> Any:
         return raw
     if name == "log_level":
         return raw.upper()
-    if name == "compression":
+    if name in ("compression", "event_loop"):
         return raw.lower()
     if name in ("allowed_origins", "allowed_hosts"):
         return _split(raw)

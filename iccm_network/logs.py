@@ -11,8 +11,15 @@ messages:
 
 - connection open/close: ``peer``, ``path``, ``subprotocol``, ``origin``;
   on close also ``duration`` (seconds), ``close_code``, ``close_reason``;
-- one line per call: ``tool``, ``request_id``, ``ms``, ``outcome``
-  (``ok``, ``error:<Type>``, ``timeout``, ``cancelled``);
+- calls, on the ``iccm_network.transport.calls`` logger (``CallLog``): one INFO line
+  per call that failed, timed out, was cancelled or was refused before it
+  ran, with ``tool``, ``request_id``, ``ms`` (not for refusals) and
+  ``outcome`` (``error:<Type>``, ``timeout``, ``cancelled``,
+  ``cancelled:shutdown``, ``refused:unknown-tool``,
+  ``refused:invalid-arguments``, ``refused:invalid-params``,
+  ``refused:busy``); successful calls (``outcome`` ``ok``) one DEBUG line
+  each, and at INFO one summary line per ``log_summary_interval`` with a
+  ``calls`` field (per tool: ``ok``, ``ms_avg``, ``ms_max``);
 - errors with a correlation id: ``trace_id``.
 
 A connection opened by a log shipper announces itself with the
@@ -25,12 +32,15 @@ library from shipping its own ``logger_log`` traffic back to itself.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import ipaddress
 import logging
 import socket
 import sys
+import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from iccm_network.protocol.versions import HANDSHAKE_VERSIONS, MODERN_VERSIONS
 
@@ -50,6 +60,8 @@ class _StartupSettings(Protocol):
     def max_unsent_bytes(self) -> int: ...
     @property
     def compression(self) -> str: ...
+    @property
+    def log_summary_interval(self) -> float | None: ...
     @property
     def tool_timeout(self) -> float | None: ...
     @property
@@ -92,6 +104,7 @@ class Started(Protocol):
 
 __all__ = [
     "LOG_FORMAT",
+    "CallLog",
     "SHIPPER_HEADER",
     "TRACE",
     "configure_logging",
@@ -104,6 +117,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("iccm_network.server")
+calls_logger = logging.getLogger("iccm_network.calls")
 
 LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 """The stderr format ``configure_logging()`` sets up."""
@@ -285,6 +299,17 @@ def startup_lines(server: Started) -> list[str]:
         f"batches of {settings.max_batch}, {_size(settings.max_unsent_bytes)} of unsent replies, "
         f"compression {settings.compression}"
     )
+    try:
+        loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
+    except RuntimeError:
+        loop = "none"
+    summary = settings.log_summary_interval
+    calls = (
+        "one INFO line per call"
+        if summary is None
+        else f"failed calls one INFO line each, successful ones summed up every {summary:g} s"
+    )
+    lines.append(f"event loop: {loop}; call log: {calls}")
     if settings.godot_url is None:
         lines.append("log shipping to Godot: off (GODOT_URL unset)")
     elif not settings.logging_enabled:
@@ -297,9 +322,136 @@ def startup_lines(server: Started) -> list[str]:
 def log_startup(server: Started) -> None:
     """Log ``startup_lines(server)`` at INFO on ``iccm_network.transport.websocket``.
 
+    A server reachable beyond loopback with no bearer token also gets a
+    WARNING: anyone who can reach the port can call every tool.
+
     Args:
         server: A started server.
     """
     if logger.isEnabledFor(logging.INFO):
         for line in startup_lines(server):
             logger.info("%s", line)
+    exposed = [sock for sock in server.sockets if not _loopback(sock)]
+    if exposed and server.settings.auth_token is None:
+        host, port = exposed[0].getsockname()[:2]
+        logger.warning(
+            "listening beyond loopback (%s port %s) with no bearer token: anyone who can "
+            "reach this port can call every tool; set MCP_AUTH_TOKEN, or MCP_HOST=127.0.0.1 "
+            "to serve this machine only",
+            host,
+            port,
+        )
+
+
+def _loopback(sock: socket.socket) -> bool:
+    host = sock.getsockname()[0]
+    try:
+        return ipaddress.ip_address(host.partition("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class CallLog:
+    """How finished calls are logged: failures one line each, successes summed up.
+
+    A line per successful call costs a server more CPU than everything else
+    it does for an ``echo``; so successes are one DEBUG line each, and at
+    INFO they are counted per tool and written as one summary line every
+    ``interval`` seconds (none for an interval without calls). With
+    ``interval=None`` every success is an INFO line of its own, as failures
+    always are.
+
+    Args:
+        interval: Seconds between summary lines, or ``None`` for a line per call.
+    """
+
+    def __init__(self, interval: float | None) -> None:
+        self.interval = interval
+        # Per tool: successful calls, their total and their largest milliseconds.
+        self._ok: dict[str, list[float]] = {}
+        self._failed = 0
+        self._since = time.monotonic()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        """Write a summary every ``interval`` seconds from now on (on the running loop)."""
+        if self.interval is not None and self._timer is None:
+            self._since = time.monotonic()
+            self._timer = asyncio.get_running_loop().call_later(self.interval, self._tick)
+
+    def stop(self) -> None:
+        """Write what is counted and stop the timer."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.flush()
+
+    def _tick(self) -> None:
+        assert self.interval is not None
+        self.flush()
+        self._timer = asyncio.get_running_loop().call_later(self.interval, self._tick)
+
+    def finished(self, tool: str, request_id: Any, ms: float, outcome: str) -> None:
+        """Account for one finished call.
+
+        Args:
+            tool: The tool's name.
+            request_id: The request's id.
+            ms: Milliseconds the call took.
+            outcome: ``ok`` or what went wrong (see the module docstring).
+        """
+        if outcome == "ok":
+            if self.interval is not None:
+                counts = self._ok.get(tool)
+                if counts is None:
+                    self._ok[tool] = [1, ms, ms]
+                else:
+                    counts[0] += 1
+                    counts[1] += ms
+                    if ms > counts[2]:
+                        counts[2] = ms
+                level = logging.DEBUG
+            else:
+                level = logging.INFO
+        else:
+            self._failed += 1
+            level = logging.INFO
+        if calls_logger.isEnabledFor(level):
+            calls_logger.log(
+                level,
+                "call tool=%s id=%r ms=%.1f outcome=%s",
+                tool,
+                request_id,
+                ms,
+                outcome,
+                extra={
+                    "tool": tool,
+                    "request_id": request_id,
+                    "ms": round(ms, 1),
+                    "outcome": outcome,
+                },
+            )
+
+    def flush(self) -> None:
+        """Write the summary of the successes counted since the last one, if any."""
+        now = time.monotonic()
+        ok, failed, seconds = self._ok, self._failed, now - self._since
+        self._ok, self._failed, self._since = {}, 0, now
+        if not ok or not calls_logger.isEnabledFor(logging.INFO):
+            return
+        summary = {
+            tool: {"ok": int(n), "ms_avg": round(total / n, 3), "ms_max": round(top, 1)}
+            for tool, (n, total, top) in ok.items()
+        }
+        parts = ", ".join(
+            f"{tool} {entry['ok']} (avg {entry['ms_avg']:.3f} ms, max {entry['ms_max']:.1f} ms)"
+            for tool, entry in summary.items()
+        )
+        calls_logger.info(
+            "calls in the last %.0f s: %d ok, %d failed (one line each); %s",
+            seconds,
+            sum(entry["ok"] for entry in summary.values()),
+            failed,
+            parts,
+            extra={"calls": summary, "failed": failed, "seconds": round(seconds, 1)},
+        )

@@ -11,6 +11,7 @@ from typing import Any
 from sample_tools import add, fail, free_port
 from websockets.asyncio.server import serve
 
+from iccm_network._timeout import timeout as async_timeout
 from iccm_network.cli.main import main
 
 __all__ = [
@@ -40,7 +41,7 @@ def initialize_result(name: str, protocol_version: str = "2025-11-25") -> dict[s
 
 async def run_main(argv: list[str]) -> int:
     """Run the CLI in a thread (it starts its own event loop), within ``TIMEOUT``."""
-    async with asyncio.timeout(TIMEOUT):
+    async with async_timeout(TIMEOUT):
         return await asyncio.to_thread(main, argv)
 
 

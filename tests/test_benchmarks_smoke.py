@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -93,3 +95,20 @@ def test_http_benchmark_gets_answers_from_iccm_and_the_sdks_http_server() -> Non
     for row in rows[1:]:
         assert float(row.split("|")[2]) > 0  # calls/s: every server answered
     assert re.findall(r"'errors': (\d+)", completed.stderr) == ["0", "0", "0"]
+
+
+def test_the_default_server_runs_the_default_install_with_no_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks.launcher import DEFAULT_INSTALL, SERVERS
+
+    monkeypatch.setenv("MCP_LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("MCP_EVENT_LOOP", "uvloop")
+    monkeypatch.setenv("GODOT_URL", "ws://godot:9060")
+    spec = SERVERS["default"]
+    environment = spec.environment()
+    assert [name for name in environment if name.startswith("MCP_")] == []
+    assert "GODOT_URL" not in environment
+    assert spec.command()[0] == str(DEFAULT_INSTALL / "bin" / "python")
+    # The tuned server keeps its settings.
+    assert SERVERS["iccm"].environment()["MCP_LOG_LEVEL"] == "WARNING"

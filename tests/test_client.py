@@ -25,6 +25,7 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from iccm_network import App, Context, MCPConnectionError, MCPError, ToolError
+from iccm_network._timeout import timeout as async_timeout
 from iccm_network.client import MCPClient, decode_result
 from iccm_network.errors import InvalidParams
 from iccm_network.protocol.server import ServerInfo
@@ -214,7 +215,7 @@ def test_the_client_imports_no_server_module(module: str) -> None:
 
 
 async def test_async_with_connects_and_initializes(server: Server) -> None:
-    async with asyncio.timeout(TIMEOUT), MCPClient(server.url) as client:
+    async with async_timeout(TIMEOUT), MCPClient(server.url) as client:
         assert client.connected
         info = client.server_info
         assert info is not None
@@ -226,7 +227,7 @@ async def test_async_with_connects_and_initializes(server: Server) -> None:
 async def test_a_call_connects_lazily_without_async_with(server: Server) -> None:
     client = MCPClient("127.0.0.1", port=server.port)
     try:
-        async with asyncio.timeout(TIMEOUT):
+        async with async_timeout(TIMEOUT):
             assert not client.connected
             assert await client.call("add", {"a": 2, "b": 3}) == 5
             assert client.connected
@@ -235,7 +236,7 @@ async def test_a_call_connects_lazily_without_async_with(server: Server) -> None
 
 
 async def test_results_decode_to_plain_values(server: Server) -> None:
-    async with asyncio.timeout(TIMEOUT), MCPClient(server.url) as client:
+    async with async_timeout(TIMEOUT), MCPClient(server.url) as client:
         assert await client.call("add", {"a": 40, "b": 2}) == 42
         assert await client.call("echo", {"text": "héllo"}) == "héllo"
         assert await client.call("wrapped_lookalike") == {"result": 5}
@@ -243,7 +244,7 @@ async def test_results_decode_to_plain_values(server: Server) -> None:
 
 async def test_results_decode_the_same_under_an_older_protocol(server: Server) -> None:
     async with (
-        asyncio.timeout(TIMEOUT),
+        async_timeout(TIMEOUT),
         MCPClient(server.url, protocol_version="2024-11-05") as client,
     ):
         assert client.server_info is not None
@@ -253,7 +254,7 @@ async def test_results_decode_the_same_under_an_older_protocol(server: Server) -
 
 
 async def test_list_tools_returns_the_definitions_exactly_as_on_the_wire(server: Server) -> None:
-    async with asyncio.timeout(TIMEOUT):
+    async with async_timeout(TIMEOUT):
         async with connect(server.url) as raw:
             init = {
                 "protocolVersion": "2025-11-25",
@@ -279,7 +280,7 @@ async def test_list_tools_follows_next_cursor_across_pages() -> None:
     )
     await paged.start()
     try:
-        async with asyncio.timeout(TIMEOUT), MCPClient(paged.url) as client:
+        async with async_timeout(TIMEOUT), MCPClient(paged.url) as client:
             tools = await client.list_tools()
         assert [tool["name"] for tool in tools] == list(app.tools)
     finally:
@@ -289,7 +290,7 @@ async def test_list_tools_follows_next_cursor_across_pages() -> None:
 async def test_concurrent_calls_share_one_connection_and_do_not_wait_for_each_other(
     server: Server,
 ) -> None:
-    async with asyncio.timeout(TIMEOUT), MCPClient(server.url) as client:
+    async with async_timeout(TIMEOUT), MCPClient(server.url) as client:
         slow = asyncio.create_task(client.call("wait", {"seconds": 30, "tag": "concurrent"}))
         fast = await asyncio.gather(*(client.call("add", {"a": i, "b": i}) for i in range(50)))
         assert fast == [2 * i for i in range(50)]
@@ -301,7 +302,7 @@ async def test_concurrent_calls_share_one_connection_and_do_not_wait_for_each_ot
 
 
 async def test_a_tool_error_raises_tool_error_with_message_and_data(server: Server) -> None:
-    async with asyncio.timeout(TIMEOUT), MCPClient(server.url) as client:
+    async with async_timeout(TIMEOUT), MCPClient(server.url) as client:
         with pytest.raises(ToolError) as caught:
             await client.call("fail", {"reason": "disk full"})
     assert caught.value.message == "disk full"
@@ -309,7 +310,7 @@ async def test_a_tool_error_raises_tool_error_with_message_and_data(server: Serv
 
 
 async def test_a_json_rpc_error_raises_the_mcp_error_class_for_its_code(server: Server) -> None:
-    async with asyncio.timeout(TIMEOUT), MCPClient(server.url) as client:
+    async with async_timeout(TIMEOUT), MCPClient(server.url) as client:
         with pytest.raises(InvalidParams) as caught:
             await client.call("no_such_tool")
         assert isinstance(caught.value, MCPError)
@@ -323,7 +324,7 @@ async def test_a_json_rpc_error_raises_the_mcp_error_class_for_its_code(server: 
 async def test_a_timed_out_call_raises_and_cancels_the_call_on_the_server(
     server: Server,
 ) -> None:
-    async with asyncio.timeout(TIMEOUT), MCPClient(server.url) as client:
+    async with async_timeout(TIMEOUT), MCPClient(server.url) as client:
         with pytest.raises(TimeoutError, match="'wait'.*0.2 s"):
             await client.call("wait", {"seconds": 30, "tag": "timed-out"}, timeout=0.2)
         while "timed-out" not in calls_cancelled:
@@ -332,13 +333,13 @@ async def test_a_timed_out_call_raises_and_cancels_the_call_on_the_server(
 
 
 async def test_ping_returns_the_round_trip_in_seconds(server: Server) -> None:
-    async with asyncio.timeout(TIMEOUT), MCPClient(server.url) as client:
+    async with async_timeout(TIMEOUT), MCPClient(server.url) as client:
         assert 0 < await client.ping() < TIMEOUT
 
 
 async def test_progress_notifications_reach_the_callback(server: Server) -> None:
     seen: list[tuple[float, float | None, str | None]] = []
-    async with asyncio.timeout(TIMEOUT), MCPClient(server.url) as client:
+    async with async_timeout(TIMEOUT), MCPClient(server.url) as client:
         result = await client.call(
             "count", {"steps": 3}, on_progress=lambda p, t, m: seen.append((p, t, m))
         )
@@ -347,7 +348,7 @@ async def test_progress_notifications_reach_the_callback(server: Server) -> None
 
 
 async def test_a_bearer_token_is_sent_at_the_handshake() -> None:
-    async with asyncio.timeout(TIMEOUT):
+    async with async_timeout(TIMEOUT):
         async with app.serving(host="127.0.0.1", port=0, auth_token="s3cret") as guarded:
             async with MCPClient(guarded.url, auth_token="s3cret") as client:
                 assert await client.call("add", {"a": 1, "b": 2}) == 3
@@ -374,7 +375,7 @@ async def test_a_call_in_flight_when_the_connection_drops_raises_and_the_next_re
     port = free_port()
     client = MCPClient("127.0.0.1", port=port, backoff=0.01)
     try:
-        async with asyncio.timeout(TIMEOUT):
+        async with async_timeout(TIMEOUT):
             async with serve(dies_on_tools_call, "127.0.0.1", port):
                 with pytest.raises(MCPConnectionError) as caught:
                     await client.call("add", {"a": 1, "b": 1})
@@ -391,7 +392,7 @@ async def test_after_a_server_restart_the_next_call_reconnects() -> None:
     port = free_port()
     client = MCPClient("127.0.0.1", port=port, backoff=0.01)
     try:
-        async with asyncio.timeout(TIMEOUT):
+        async with async_timeout(TIMEOUT):
             async with app.serving(host="127.0.0.1", port=port) as first:
                 assert await client.call("add", {"a": 1, "b": 1}) == 2
                 await first.shutdown(grace=0)
@@ -414,7 +415,7 @@ async def test_connecting_retries_with_backoff_until_the_server_is_up() -> None:
 
     later = asyncio.create_task(serve_later())
     try:
-        async with asyncio.timeout(TIMEOUT):
+        async with async_timeout(TIMEOUT):
             assert await client.call("add", {"a": 1, "b": 1}) == 2
     finally:
         await client.close()
@@ -425,7 +426,7 @@ async def test_connecting_retries_with_backoff_until_the_server_is_up() -> None:
 
 async def test_retries_are_bounded_and_end_with_the_last_diagnosis() -> None:
     client = MCPClient("127.0.0.1", port=free_port(), retries=2, backoff=0.01)
-    async with asyncio.timeout(TIMEOUT):
+    async with async_timeout(TIMEOUT):
         with pytest.raises(MCPConnectionError) as caught:
             await client.call("add", {"a": 1, "b": 1})
     assert caught.value.step == "tcp"
@@ -434,7 +435,7 @@ async def test_retries_are_bounded_and_end_with_the_last_diagnosis() -> None:
 
 
 async def test_the_connect_timeout_bounds_a_server_that_never_answers() -> None:
-    async with asyncio.timeout(TIMEOUT), tcp_server(never_answers) as url:
+    async with async_timeout(TIMEOUT), tcp_server(never_answers) as url:
         client = MCPClient(url, connect_timeout=0.3, retries=0)
         with pytest.raises(MCPConnectionError) as caught:
             await client.connect()
@@ -445,7 +446,7 @@ async def test_the_connect_timeout_bounds_a_server_that_never_answers() -> None:
 async def test_close_leaves_the_client_usable(server: Server) -> None:
     client = MCPClient(server.url)
     try:
-        async with asyncio.timeout(TIMEOUT):
+        async with async_timeout(TIMEOUT):
             assert await client.call("add", {"a": 1, "b": 1}) == 2
             await client.close()
             assert not client.connected
@@ -472,7 +473,7 @@ async def test_the_client_answers_the_servers_ping_requests() -> None:
             reply = {"jsonrpc": "2.0", "id": message["id"], "result": result}
             await websocket.send(json.dumps(reply))
 
-    async with asyncio.timeout(TIMEOUT):
+    async with async_timeout(TIMEOUT):
         async with raw_server(pinging) as url, MCPClient(url) as client:
             assert await client.call("anything") == "pong"
     assert answers == [{"jsonrpc": "2.0", "id": "srv", "result": {}}] * 2
@@ -480,7 +481,7 @@ async def test_the_client_answers_the_servers_ping_requests() -> None:
 
 async def test_close_fails_calls_in_flight_and_says_so(server: Server) -> None:
     client = MCPClient(server.url)
-    async with asyncio.timeout(TIMEOUT):
+    async with async_timeout(TIMEOUT):
         entered = calls_entered["closing"] = asyncio.Event()
         in_flight = asyncio.create_task(client.call("wait", {"seconds": 30, "tag": "closing"}))
         await entered.wait()
@@ -495,7 +496,7 @@ async def test_the_tcp_socket_disables_nagle(server: Server) -> None:
     # asyncio sets TCP_NODELAY only on sockets it creates; without it small frames
     # sent back to back wait ~40 ms for a delayed ACK.
     endpoint = Endpoint.parse(server.url)
-    async with asyncio.timeout(TIMEOUT):
+    async with async_timeout(TIMEOUT):
         addresses = await resolve(endpoint, TIMEOUT)
         with await connect_tcp(endpoint, addresses, TIMEOUT) as sock:
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0

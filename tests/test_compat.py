@@ -30,6 +30,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from iccm_network import ToolDefinitionError, ToolError
+from iccm_network._timeout import timeout as async_timeout
 from iccm_network.compat import MCPServer
 
 TIMEOUT = 10.0
@@ -66,7 +67,7 @@ class Wire:
         if params is not None:
             message["params"] = params
         await self.ws.send(json.dumps(message))
-        async with asyncio.timeout(TIMEOUT):
+        async with async_timeout(TIMEOUT):
             reply: dict[str, Any] = json.loads(await self.ws.recv())
         assert reply["id"] == self.next_id
         return reply
@@ -234,7 +235,7 @@ async def test_a_blocked_sync_handler_does_not_stall_other_calls() -> None:
         await wire.start_call("w", "wait", {})
         assert (await wire.call("echo", {"text": "meanwhile"}))["isError"] is False
         release.set()
-        async with asyncio.timeout(TIMEOUT):
+        async with async_timeout(TIMEOUT):
             reply = json.loads(await wire.ws.recv())
         assert reply["id"] == "w"
         assert reply["result"]["content"][0]["text"] == "released"
@@ -302,7 +303,7 @@ async def test_start_returns_once_listening_and_exposes_port_and_url() -> None:
         assert server.url == f"ws://127.0.0.1:{server.port}"
         async with connect(server.url) as ws:
             await ws.send('{"jsonrpc": "2.0", "id": 1, "method": "ping"}')
-            async with asyncio.timeout(TIMEOUT):
+            async with async_timeout(TIMEOUT):
                 assert json.loads(await ws.recv())["result"] == {}
     finally:
         await server.stop()
@@ -343,7 +344,7 @@ async def test_stop_ends_serve_forever_and_closes_connections_with_1001() -> Non
     serving = asyncio.create_task(server.serve_forever())
     async with connect(server.url) as ws:
         await server.stop()
-        async with asyncio.timeout(TIMEOUT):
+        async with async_timeout(TIMEOUT):
             await serving
             with pytest.raises(ConnectionClosed):
                 await ws.recv()
@@ -361,7 +362,7 @@ async def test_stop_lets_an_in_flight_call_finish_within_the_grace_period() -> N
     server = make({"slow": {"inputSchema": {"type": "object"}, "handler": slow}})
     async with running(server) as wire:
         await wire.start_call(7, "slow", {})
-        async with asyncio.timeout(TIMEOUT):
+        async with async_timeout(TIMEOUT):
             await started.wait()
             stopping = asyncio.create_task(server.stop(grace=TIMEOUT))
             reply = json.loads(await wire.ws.recv())
@@ -375,7 +376,7 @@ async def test_cancelling_serve_forever_shuts_the_server_down() -> None:
     serving = asyncio.create_task(server.serve_forever())
     await asyncio.sleep(0)  # let it start waiting
     serving.cancel()
-    async with asyncio.timeout(TIMEOUT):
+    async with async_timeout(TIMEOUT):
         with pytest.raises(asyncio.CancelledError):
             await serving
     assert server.server.draining
@@ -385,7 +386,7 @@ async def test_serve_forever_starts_the_server_when_needed() -> None:
     server = make({"echo": {"handler": echo}})
     serving = asyncio.create_task(server.serve_forever())
     try:
-        async with asyncio.timeout(TIMEOUT):
+        async with async_timeout(TIMEOUT):
             while True:
                 try:
                     url = server.url
@@ -396,7 +397,7 @@ async def test_serve_forever_starts_the_server_when_needed() -> None:
             pass
     finally:
         await server.stop()
-        async with asyncio.timeout(TIMEOUT):
+        async with async_timeout(TIMEOUT):
             await serving
 
 
@@ -472,12 +473,12 @@ async def test_serve_forever_drains_and_exits_cleanly_on_sigterm() -> None:
     )
     try:
         assert process.stdout is not None
-        async with asyncio.timeout(20):
+        async with async_timeout(20):
             port = int(await asyncio.to_thread(process.stdout.readline))
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=TIMEOUT) as r:
             assert json.load(r)["status"] == "ok"
         process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(20):
+        async with async_timeout(20):
             code = await asyncio.to_thread(process.wait)
         assert code == 0, process.stderr.read() if process.stderr else ""
         assert process.stdout.read().strip() == "drained"

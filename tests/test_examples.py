@@ -37,6 +37,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 import iccm_network
 from iccm_network import App
+from iccm_network._timeout import timeout as async_timeout
+from iccm_network.tools.validation import ArgumentValidator
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -79,7 +81,7 @@ class Session:
         await self.ws.send(json.dumps(message))
 
     async def receive(self) -> dict[str, Any]:
-        async with asyncio.timeout(TIMEOUT):
+        async with async_timeout(TIMEOUT):
             reply: dict[str, Any] = json.loads(await self.ws.recv())
         return reply
 
@@ -385,7 +387,7 @@ async def test_hashing_in_the_catalog_does_not_block_the_event_loop(
             call = {"jsonrpc": "2.0", "id": "hash", "method": "tools/call", "params": params}
             await wire.send(call)
             assert (await wire.request("ping"))["result"] == {}
-            async with asyncio.timeout(TIMEOUT):
+            async with async_timeout(TIMEOUT):
                 while writer is None:  # a non-blocking open works once the tool opened its end
                     try:
                         writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
@@ -537,7 +539,7 @@ def get(url: str) -> tuple[int, dict[str, Any]]:
 
 
 async def wait_until_healthy(url: str, process: subprocess.Popen[str]) -> dict[str, Any]:
-    async with asyncio.timeout(PROCESS_TIMEOUT):
+    async with async_timeout(PROCESS_TIMEOUT):
         while True:
             assert process.poll() is None, "the server exited before listening"
             try:
@@ -547,6 +549,15 @@ async def wait_until_healthy(url: str, process: subprocess.Popen[str]) -> dict[s
                 continue
             assert status == 200
             return body
+
+
+def test_the_deploy_readme_names_the_close_code_the_compose_file_sets() -> None:
+    timeline = (DEPLOY / "README.md").read_text().split("## The shutdown timeline", 1)[1]
+    named = re.findall(r"closed with code (\d{4})", " ".join(timeline.split()))
+    assert named, "the shutdown timeline names no close code"
+    for name, service in library_services().items():
+        code = service["environment"].get("MCP_SHUTDOWN_CLOSE_CODE", "1001")
+        assert named == [str(code)], f"{name}: README says {named}, compose sets {code}"
 
 
 def test_the_dockerfile_stops_with_sigterm_and_runs_python_as_pid_1() -> None:
@@ -629,7 +640,7 @@ async def test_each_compose_entrypoint_is_healthy_then_drains_on_sigterm(
         )
         assert probe.returncode == 0, probe.stderr
         process.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(PROCESS_TIMEOUT):
+        async with async_timeout(PROCESS_TIMEOUT):
             code = await asyncio.to_thread(process.wait)
         stderr = process.stderr.read() if process.stderr else ""
         assert code == 0, stderr
@@ -640,3 +651,40 @@ async def test_each_compose_entrypoint_is_healthy_then_drains_on_sigterm(
             process.wait()
         if process.stderr is not None:
             process.stderr.close()
+
+
+def _boolean_item_schemas(schema: Any, path: str = "") -> list[str]:
+    """Where a schema puts ``true``/``false`` under ``items`` or ``prefixItems``."""
+    found: list[str] = []
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "items" and isinstance(value, bool):
+                found.append(f"{path}/items")
+            if key == "prefixItems" and any(isinstance(item, bool) for item in value):
+                found.append(f"{path}/prefixItems")
+            found.extend(_boolean_item_schemas(value, f"{path}/{key}"))
+    elif isinstance(schema, list):
+        for index, value in enumerate(schema):
+            found.extend(_boolean_item_schemas(value, f"{path}/{index}"))
+    return found
+
+
+async def test_everything_publishes_no_boolean_item_schema_and_still_bounds_tuples() -> None:
+    app = app_of("everything.py")
+    for tool in app.tools.values():
+        assert _boolean_item_schemas(tool.input_schema) == [], tool.name
+        assert _boolean_item_schemas(tool.output_schema) == [], tool.name
+    async with session(app) as wire:
+        tools = (await wire.request("tools/list"))["result"]["tools"]
+        assert _boolean_item_schemas(tools) == []
+    # Without "items": false the tuple is still exactly a string and an integer.
+    pair = next(
+        tool.input_schema["properties"]["pair"]
+        for tool in app.tools.values()
+        if "pair" in tool.input_schema["properties"]
+    )
+    for accelerate in (True, False):
+        validator = ArgumentValidator(pair, accelerate=accelerate)
+        assert validator.is_valid(["a", 1])
+        assert not validator.is_valid(["a", 1, 2])
+        assert not validator.is_valid(["a"])

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import datetime
 import importlib.util
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 
 from iccm_network import App, Context, ToolError, testing
+from iccm_network._timeout import timeout as async_timeout
 from iccm_network.client import MCPClient
 from iccm_network.errors import InvalidParams
 from iccm_network.testing import (
@@ -493,7 +495,25 @@ async def test_mcp_memory_client_fixture_is_the_client_in_memory(
 
 
 async def test_mcp_client_fixture_calls_over_a_real_socket(mcp_client: MCPClient) -> None:
-    async with asyncio.timeout(10):
+    async with async_timeout(10):
         assert await mcp_client.call("add", {"a": 20, "b": 22}) == 42
         names = [tool["name"] for tool in await mcp_client.list_tools()]
     assert names == ["hello", "add"]
+
+
+def test_check_app_without_hypothesis_names_the_extra_to_install() -> None:
+    # None in sys.modules makes "import hypothesis" fail as if it were not installed.
+    script = (
+        "import sys\n"
+        "sys.modules['hypothesis'] = None\n"
+        "from iccm_network.testing import call\n"
+        "try:\n"
+        "    from iccm_network.testing import check_app\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "needs Hypothesis" in done.stdout
+    assert 'pip install "iccm-network[testing]"' in done.stdout

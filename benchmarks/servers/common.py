@@ -63,11 +63,15 @@ async def released(lifetime: float) -> None:
     transport, _ = await loop.connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
     )
+
+    async def drain() -> None:
+        while await reader.read(65536):
+            pass
+
+    # Not iccm_network's timeout helper: the raw baselines import nothing of it.
     try:
-        async with asyncio.timeout(lifetime):
-            while await reader.read(65536):
-                pass
-    except TimeoutError:
+        await asyncio.wait_for(drain(), lifetime)
+    except asyncio.TimeoutError:
         pass
     finally:
         transport.close()

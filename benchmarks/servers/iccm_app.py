@@ -1,20 +1,23 @@
 """The benchmark tools as an iccm-network ``App``, served on 127.0.0.1.
 
 Run as ``python -m benchmarks.servers.iccm_app [--port N] [--tools 50]``.
-Logging follows ``MCP_LOG_LEVEL``; the benchmarks set it to ``WARNING``.
+It logs and picks its event loop as ``App.run()`` does: stderr at
+``MCP_LOG_LEVEL`` (INFO by default), uvloop when installed unless
+``MCP_EVENT_LOOP`` says otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
 import cProfile
-import logging
 from collections.abc import Callable
 from typing import Any, Literal, TypedDict
 
 from benchmarks.payloads import SLOW_SECONDS, big_text, register_summary
 from benchmarks.servers.common import announce, parse_options, released
 from iccm_network import App
+from iccm_network.logs import configure_logging
+from iccm_network.transport.lifecycle import run_event_loop
 
 __all__ = ["build_app", "main"]
 
@@ -158,14 +161,15 @@ def main(argv: list[str] | None = None) -> None:
     """
     options = parse_options(__doc__ or "", argv)
     app = build_app(options.tools)
-    logging.basicConfig(level=app.settings().log_level)
+    settings = app.settings()
+    configure_logging(settings.log_level)
     if options.profile is None:
-        asyncio.run(_serve(app, options.port, options.lifetime))
+        run_event_loop(_serve(app, options.port, options.lifetime), settings.event_loop)
         return
     profiler = cProfile.Profile()
     profiler.enable()
     try:
-        asyncio.run(_serve(app, options.port, options.lifetime))
+        run_event_loop(_serve(app, options.port, options.lifetime), settings.event_loop)
     finally:
         profiler.disable()
         profiler.dump_stats(options.profile)

@@ -51,6 +51,7 @@ from iccm_network.protocol.outcomes import (
     ShutDown,
     TimedOut,
 )
+from iccm_network.protocol.refusals import log_refused
 from iccm_network.protocol.results import correlation_id, error_result, outcome_result
 from iccm_network.protocol.versions import (
     ALL_VERSIONS,
@@ -722,24 +723,29 @@ class ServerProtocol:
     ) -> dict[str, Any] | None:
         name = params.get("name")
         if type(name) is not str:
+            log_refused(name, request_id, "invalid-params")
             raise InvalidParams('Invalid params: tools/call needs a string "name"')
         tool = self._tool_named(name)
         if tool is None:
+            log_refused(name, request_id, "unknown-tool")
             raise InvalidParams(f"Unknown tool: {name}", data={"name": name})
         arguments = params.get("arguments")
         if arguments is None:
             arguments = {}
         elif type(arguments) is not dict:
+            log_refused(name, request_id, "invalid-params")
             raise InvalidParams('Invalid params: "arguments" must be an object')
         try:
             kwargs = tool.prepare(arguments)
         except InvalidParams as exc:
+            problems = exc.data["errors"]
+            log_refused(name, request_id, "invalid-arguments", problems)
             if not feats.validation_as_tool_error:
                 raise
-            problems = exc.data["errors"]
             listing = "; ".join(f"{p['path'] or '/'}: {p['message']}" for p in problems)
             return error_result(f"{exc.message}: {listing}", feats, data=exc.data)
         if self._in_flight >= self._max_in_flight:
+            log_refused(name, request_id, "busy")
             raise ServerBusy(
                 f"Server busy: {self._in_flight} calls already running on this connection",
                 data={"maxInFlight": self._max_in_flight},

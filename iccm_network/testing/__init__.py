@@ -28,14 +28,56 @@ Three pieces, usable on their own, one module each:
   arguments and URI template variables, which travel as strings (``prompts/get``
   and ``resources/read``; refusals are -32602 naming the argument).
 
-This package needs Hypothesis (``pip install iccm-network[test]``); the rest of
-the library does not.
+``check`` and ``strategies`` need Hypothesis (``pip install
+"iccm-network[testing]"``); without it, importing one of their names raises
+an ``ImportError`` that says so. ``local`` and the rest of the library do not.
 """
 
-from iccm_network.testing.check import check_app, check_tool
-from iccm_network.testing.check_catalog import check_catalog, check_prompt, check_resource_template
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from iccm_network.testing.local import LocalConnection, acall, arequest, call, request
-from iccm_network.testing.strategies import arguments_for, invalid_arguments_for
+
+if TYPE_CHECKING:
+    from iccm_network.testing.check import check_app, check_tool
+    from iccm_network.testing.check_catalog import (
+        check_catalog,
+        check_prompt,
+        check_resource_template,
+    )
+    from iccm_network.testing.strategies import arguments_for, invalid_arguments_for
+
+_NEED_HYPOTHESIS = {
+    "check_app": "check",
+    "check_tool": "check",
+    "check_catalog": "check_catalog",
+    "check_prompt": "check_catalog",
+    "check_resource_template": "check_catalog",
+    "arguments_for": "strategies",
+    "invalid_arguments_for": "strategies",
+}
+
+MISSING_HYPOTHESIS = (
+    "iccm_network.testing.{name} needs Hypothesis, which iccm-network itself does not "
+    'install: pip install "iccm-network[testing]"'
+)
+"""The message of the ``ImportError`` for a name that needs Hypothesis without it."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _NEED_HYPOTHESIS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        import hypothesis  # noqa: F401
+    except ImportError:
+        raise ImportError(MISSING_HYPOTHESIS.format(name=name), name="hypothesis") from None
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "LocalConnection",

@@ -35,6 +35,7 @@ from iccm_network.errors import ToolDefinitionError
 
 __all__ = [
     "ArgumentConverter",
+    "ConversionError",
     "build_converter",
     "record_fields",
     "resolve_parameters",
@@ -93,12 +94,35 @@ def build_converter(fn: Callable[..., Any]) -> ArgumentConverter | None:
 
     def convert_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
         kwargs = dict(arguments)
+        problems: list[dict[str, str]] = []
         for name, convert in steps:
             if name in kwargs:
-                kwargs[name] = convert(kwargs[name])
+                try:
+                    kwargs[name] = convert(kwargs[name])
+                except (ValueError, TypeError, OverflowError) as exc:
+                    problems.append({"path": _pointer(name), "message": str(exc)})
+        if problems:
+            raise ConversionError(problems)
         return kwargs
 
     return convert_arguments
+
+
+class ConversionError(ValueError):
+    """Validated arguments that their declared Python types still refuse.
+
+    Args:
+        problems: One ``{"path", "message"}`` per refused parameter, the
+            path a JSON Pointer to it.
+    """
+
+    def __init__(self, problems: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{p['path']}: {p['message']}" for p in problems))
+        self.problems = problems
+
+
+def _pointer(name: str) -> str:
+    return "/" + name.replace("~", "~0").replace("/", "~1")
 
 
 def to_jsonable(value: Any) -> Any:

@@ -43,7 +43,6 @@ from iccm_network.tools.convert import (
     to_jsonable,
 )
 from iccm_network.tools.docstrings import parse_docstring
-from iccm_network.tools.validation import SchemaError, check_schema
 
 __all__ = ["FunctionSchema", "function_schema", "type_schema"]
 
@@ -120,7 +119,7 @@ def type_schema(annotation: Any) -> dict[str, Any]:
         schema = builder.build(annotation)
     except _Unsupported as exc:
         raise ToolDefinitionError(f"{exc}; {_SUPPORTED}") from None
-    return _checked(builder.finish(schema), repr(annotation))
+    return builder.finish(schema)
 
 
 def function_schema(fn: Callable[..., Any], *, describe_result: bool = True) -> FunctionSchema:
@@ -169,7 +168,7 @@ def function_schema(fn: Callable[..., Any], *, describe_result: bool = True) -> 
         (None, False) if returns_content or not describe_result else _output_schema(hints, name)
     )
     return FunctionSchema(
-        input_schema=_checked(input_schema, name),
+        input_schema=input_schema,
         output_schema=output_schema,
         wraps_result=wraps,
         description=doc.description,
@@ -238,17 +237,9 @@ def _output_schema(hints: dict[str, Any], name: str) -> tuple[dict[str, Any] | N
             **{k: v for k, v in schema.items() if k != "$ref"},
         }
     if schema.get("type") == "object":
-        return _checked(builder.finish(schema), name), False
+        return builder.finish(schema), False
     wrapped = {"type": "object", "properties": {"result": schema}, "required": ["result"]}
-    return _checked(builder.finish(wrapped), name), True
-
-
-def _checked(schema: dict[str, Any], name: str) -> dict[str, Any]:
-    try:
-        check_schema(schema)
-    except SchemaError as exc:  # pragma: no cover - a bug in this module, reported clearly
-        raise ToolDefinitionError(f"{name}: generated an invalid schema: {exc.message}") from exc
-    return schema
+    return builder.finish(wrapped), True
 
 
 _SUPPORTED = (
@@ -323,8 +314,9 @@ class _Builder:
             return {"type": "array", "maxItems": 0} if tp == tuple[()] else {"type": "array"}
         return {
             "type": "array",
+            # minItems and maxItems already bound the length; no "items": false,
+            # a boolean schema that strict clients (and some LLM APIs) refuse.
             "prefixItems": [self.build(arg) for arg in args],
-            "items": False,
             "minItems": len(args),
             "maxItems": len(args),
         }

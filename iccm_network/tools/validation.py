@@ -1,37 +1,45 @@
 """JSON Schema checks: ``jsonschema`` decides, ``fastjsonschema`` answers fast.
 
 ``jsonschema`` is the authority for every verdict and every error message.
-When the optional ``fastjsonschema`` package is installed (``pip install
-iccm-network[fast]``), a schema it can judge exactly is also compiled into
-Python code by it, and asked first on every call: it answers "valid" about
-ten times faster. Only when it says "invalid" does ``jsonschema`` run, to
-confirm and to explain.
+A schema ``fastjsonschema`` can judge exactly is also compiled into Python
+code by it, and asked first on every call: it answers "valid" about ten times
+faster. Only when it says "invalid" does ``jsonschema`` run, to confirm and
+to explain.
 
 ``fastjsonschema`` implements draft-07, not 2020-12, so it is only asked about
 schemas made of keywords whose meaning the two drafts share, and whose
 checks it makes at least as strictly (``_judged_alike``). Anything else, such
 as ``prefixItems``, ``uniqueItems`` or an enum of numbers (where Python's
-``True == 1`` would blur the line), is left to ``jsonschema`` alone.
+``True == 1`` would blur the line), is left to ``jsonschema`` alone. ``format``
+keywords are checked by ``jsonschema``'s own format checker on both paths, so
+the two cannot disagree about a date.
+
+Both validators are built on a tool's first call rather than at
+registration: a registered schema is already known to be valid, so building
+them cannot fail, and a server with many tools starts without paying for
+them (or for importing ``jsonschema``) up front.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, ValidationError
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError as SchemaError
 
-fastjsonschema: Any
-try:
-    import fastjsonschema
-except ImportError:  # the optional accelerator is not installed
-    fastjsonschema = None
+__all__ = ["ArgumentValidator", "SchemaError", "check_schema", "format_checker"]
 
-__all__ = ["ACCELERATED", "ArgumentValidator", "SchemaError", "check_schema"]
 
-ACCELERATED = fastjsonschema is not None
-"""Whether ``fastjsonschema`` is installed and used for the fast path."""
+def __getattr__(name: str) -> Any:
+    # ``SchemaError`` is re-exported without importing jsonschema at startup.
+    if name == "SchemaError":
+        from jsonschema.exceptions import SchemaError
+
+        return SchemaError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _ANNOTATIONS: Final = frozenset({"title", "description", "default", "examples", "deprecated"})
 _SCHEMA_MAPS: Final = frozenset({"properties", "$defs"})
@@ -53,13 +61,6 @@ _PLAIN: Final = frozenset(
         "minProperties",
         "maxProperties",
     }
-)
-# Formats jsonschema does not check here (it lacks the optional packages it
-# would need), so fastjsonschema cannot be more lenient about them.
-_FORMATS: Final = frozenset(
-    name
-    for name in ("date-time", "time", "email", "uri")
-    if name not in Draft202012Validator.FORMAT_CHECKER.checkers
 )
 
 
@@ -95,7 +96,8 @@ def _judged_alike(schema: Any) -> bool:
             if not (isinstance(values, list) and all(_distinct(v) for v in values)):
                 return False
         elif key == "format":
-            if value not in _FORMATS:
+            # Both paths check formats with jsonschema's own checker.
+            if not isinstance(value, str):
                 return False
         else:
             return False
@@ -107,6 +109,20 @@ def _distinct(value: Any) -> bool:
     return value is None or isinstance(value, str)
 
 
+def format_checker() -> Any:
+    """``jsonschema``'s format checker for Draft 2020-12, which both paths use.
+
+    It checks ``date``, ``uuid``, ``email``, ``ipv4``, ``ipv6`` and ``regex``
+    with the standard library, ``date-time`` and ``time`` with
+    ``rfc3339-validator``, and ``uri`` and ``uri-reference`` with
+    ``rfc3986-validator`` (both dependencies). A format it does not know
+    passes, as JSON Schema says it should.
+    """
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator.FORMAT_CHECKER
+
+
 def check_schema(schema: Any) -> None:
     """Check that ``schema`` is a valid Draft 2020-12 schema.
 
@@ -116,6 +132,8 @@ def check_schema(schema: Any) -> None:
     Raises:
         jsonschema.exceptions.SchemaError: It is not; the message says why.
     """
+    from jsonschema import Draft202012Validator
+
     Draft202012Validator.check_schema(schema)
 
 
@@ -124,30 +142,57 @@ def _pointer(parts: Iterable[Any]) -> str:
 
 
 class ArgumentValidator:
-    """A schema compiled once, asked on every call.
+    """A schema compiled on its first use, asked on every call.
 
     Args:
-        schema: A valid Draft 2020-12 schema.
-        accelerate: Use ``fastjsonschema`` for the fast path when installed
-            and the schema allows it.
+        schema: A valid Draft 2020-12 schema (checked before it gets here).
+        accelerate: Use ``fastjsonschema`` for the fast path where the
+            schema allows it.
     """
 
-    __slots__ = ("_validator", "accelerated", "is_valid")
+    __slots__ = ("_accelerate", "_accelerated", "_schema", "_validator", "is_valid")
 
     def __init__(self, schema: Any, *, accelerate: bool = True) -> None:
-        self._validator = Draft202012Validator(
-            schema, format_checker=Draft202012Validator.FORMAT_CHECKER
-        )
-        self.is_valid: Callable[[Any], bool] = self._validator.is_valid
-        self.accelerated = False
-        """Whether the fast path is in use for this schema."""
-        if accelerate and fastjsonschema is not None and _judged_alike(schema):
+        self._schema = schema
+        self._accelerate = accelerate
+        self._accelerated: bool | None = None
+        self._validator: Draft202012Validator | None = None
+        self.is_valid: Callable[[Any], bool] = self._first_is_valid
+        """Whether an instance is valid; the first call compiles the schema."""
+
+    @property
+    def accelerated(self) -> bool:
+        """Whether the fast path is in use for this schema (compiles it if needed)."""
+        if self._accelerated is None:
+            self.is_valid = self._compile()
+        assert self._accelerated is not None
+        return self._accelerated
+
+    def _first_is_valid(self, instance: Any) -> bool:
+        self.is_valid = self._compile()
+        return self.is_valid(instance)
+
+    def _jsonschema(self) -> Draft202012Validator:
+        if self._validator is None:
+            from jsonschema import Draft202012Validator
+
+            self._validator = Draft202012Validator(self._schema, format_checker=format_checker())
+        return self._validator
+
+    def _compile(self) -> Callable[[Any], bool]:
+        self._accelerated = False
+        if self._accelerate and _judged_alike(self._schema):
+            import fastjsonschema
+
+            formats = {name: _format(name) for name in _formats_in(self._schema)}
             try:
-                fast = fastjsonschema.compile(schema, use_default=False)
+                fast = fastjsonschema.compile(self._schema, formats=formats, use_default=False)
             except Exception:  # a pattern Python cannot compile, say: jsonschema alone
-                return
-            self.is_valid = _verdict(fast, fastjsonschema.JsonSchemaValueException)
-            self.accelerated = True
+                pass
+            else:
+                self._accelerated = True
+                return _verdict(fast, fastjsonschema.JsonSchemaValueException)
+        return self._jsonschema().is_valid
 
     def problems(self, instance: Any) -> list[dict[str, str]]:
         """Every violation, as JSON Pointer ``path`` and ``message``; empty when valid.
@@ -159,8 +204,8 @@ class ArgumentValidator:
             instance: The value to explain.
         """
         problems: list[dict[str, str]] = []
-        errors: list[ValidationError] = sorted(
-            self._validator.iter_errors(instance),
+        errors = sorted(
+            self._jsonschema().iter_errors(instance),
             key=lambda error: [str(part) for part in error.absolute_path],
         )
         for error in errors:
@@ -172,6 +217,28 @@ class ArgumentValidator:
             else:
                 problems.append({"path": path, "message": error.message})
         return problems
+
+
+def _formats_in(schema: Any) -> set[str]:
+    """Every ``format`` value in a schema the fast path accepts."""
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if key == "format" and isinstance(value, str):
+                    found.add(value)
+                elif key not in _ANNOTATIONS and key not in ("enum", "const"):
+                    stack.append(value)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def _format(name: str) -> Callable[[str], bool]:
+    conforms = format_checker().conforms
+    return lambda value: bool(conforms(value, name))
 
 
 def _verdict(fast: Callable[[Any], Any], invalid: type[Exception]) -> Callable[[Any], bool]:

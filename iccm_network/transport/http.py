@@ -36,6 +36,7 @@ from iccm_network.errors import (
     ParseError,
     UnsupportedProtocolVersion,
 )
+from iccm_network.logs import CallLog
 from iccm_network.protocol.server import ServerInfo, ServerProtocol, decode
 from iccm_network.protocol.versions import ALL_VERSIONS, META_PROTOCOL_VERSION, MODERN_VERSIONS
 from iccm_network.tools.routes import RouteTable
@@ -81,6 +82,7 @@ class HttpHost(Protocol):
     info: ServerInfo
     settings: Settings
     catalog: Catalog | None
+    call_log: CallLog
 
     @property
     def draining(self) -> bool:
@@ -432,6 +434,7 @@ class HttpConnection:
             host.workers,
             default_timeout=settings.tool_timeout,
             abandoning=host.is_abandoning,
+            call_log=host.call_log,
         )
         self._runner, self._exchange = runner, exchange
         if not host.http_busy(self._connection, runner):

@@ -10,12 +10,14 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
-from iccm_network.godot import shipping_logs
 from iccm_network.transport.websocket import Server
 
-__all__ = ["serve_until_stopped", "signal_handlers", "started"]
+__all__ = ["run_event_loop", "serve_until_stopped", "signal_handlers", "started"]
+
+T = TypeVar("T")
 
 logger = logging.getLogger("iccm_network.app")
 
@@ -33,8 +35,14 @@ async def started(server: Server, component: str) -> AsyncIterator[Server]:
     """
     settings = server.settings
     godot_url = settings.godot_url if settings.logging_enabled else None
+    shipping: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
+    if godot_url is not None:
+        # Imported only when shipping: a server without it starts faster.
+        from iccm_network.godot import shipping_logs
+
+        shipping = shipping_logs(godot_url, component)
     # Shipping starts first and stops last, so Godot hears of start and stop.
-    async with shipping_logs(godot_url, component):
+    async with shipping:
         await server.start()
         failed = True
         try:
@@ -91,3 +99,30 @@ async def serve_until_stopped(server: Server, component: str) -> None:
             await server.serve_forever()
         if stopping:
             await stopping[0]
+
+
+def run_event_loop(main: Coroutine[Any, Any, T], event_loop: str = "auto") -> T:
+    """Run ``main`` to completion on a new event loop, as ``asyncio.run`` does.
+
+    Args:
+        main: The coroutine to run.
+        event_loop: ``auto`` uses ``uvloop`` when it is installed (the
+            ``uvloop`` extra), else ``asyncio``'s own loop; ``asyncio`` and
+            ``uvloop`` choose one.
+
+    Raises:
+        RuntimeError: ``event_loop`` is ``uvloop`` and it is not installed.
+    """
+    if event_loop != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if event_loop == "uvloop":
+                main.close()
+                raise RuntimeError(
+                    "MCP_EVENT_LOOP=uvloop but uvloop is not installed; "
+                    'pip install "iccm-network[uvloop]"'
+                ) from None
+        else:
+            return uvloop.run(main)
+    return asyncio.run(main)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from iccm_network.logs import CallLog
 from iccm_network.protocol.outcomes import Cancelled, Outcome, ShutDown
 from iccm_network.protocol.server import ServerProtocol, ToolCall
 from iccm_network.transport.calls import WorkerThreads, run_call
@@ -64,9 +66,18 @@ class CallRunner:
         default_timeout: Seconds for tools that set no ``timeout``.
         abandoning: Says whether a cancellation comes from shutdown (the call
             then gets a tool error) rather than from the client.
+        call_log: Where each finished call is logged or counted.
     """
 
-    __slots__ = ("_abandoning", "_channel", "_default_timeout", "_protocol", "_workers", "tasks")
+    __slots__ = (
+        "_abandoning",
+        "_call_log",
+        "_channel",
+        "_default_timeout",
+        "_protocol",
+        "_workers",
+        "tasks",
+    )
 
     def __init__(
         self,
@@ -76,12 +87,14 @@ class CallRunner:
         *,
         default_timeout: float | None,
         abandoning: Callable[[], bool],
+        call_log: CallLog,
     ) -> None:
         self._protocol = protocol
         self._channel = channel
         self._workers = workers
         self._default_timeout = default_timeout
         self._abandoning = abandoning
+        self._call_log = call_log
         # Each running call's task; a finished task removes itself.
         self.tasks: dict[asyncio.Task[None], ToolCall] = {}
 
@@ -100,7 +113,10 @@ class CallRunner:
             task.add_done_callback(tasks.pop)
         for call in protocol.calls_to_cancel():
             for task, running in tasks.items():  # rare: a linear search will do
-                if running is call:
+                # A task cancelled before its first step would end without
+                # _run completing (and logging) the call; an unstarted one
+                # sees call.cancelled instead.
+                if running is call and not _unstarted(task):
                     task.cancel()
         return len(calls)
 
@@ -113,8 +129,7 @@ class CallRunner:
         channel = self._channel
         channel.calls_begun += 1
         tool = call.tool
-        logging_calls = logger.isEnabledFor(logging.INFO)
-        started = time.perf_counter() if logging_calls else 0.0
+        started = time.perf_counter()
         outcome: Outcome
         send_progress = send_log = None
         if tool.context_parameter is not None:
@@ -123,6 +138,8 @@ class CallRunner:
             send_progress = functools.partial(self._send_progress, task)
             send_log = functools.partial(self._send_log, call, task)
         try:
+            if call.cancelled:  # cancelled before it started
+                raise asyncio.CancelledError
             outcome = await run_call(
                 call,
                 self._workers,
@@ -132,21 +149,9 @@ class CallRunner:
             )
         except asyncio.CancelledError:
             outcome = ShutDown() if self._abandoning() else Cancelled()
-        if logging_calls:
-            ms = (time.perf_counter() - started) * 1000
-            logger.info(
-                "call tool=%s id=%r ms=%.1f outcome=%s",
-                tool.name,
-                call.request_id,
-                ms,
-                outcome.label,
-                extra={
-                    "tool": tool.name,
-                    "request_id": call.request_id,
-                    "ms": round(ms, 1),
-                    "outcome": outcome.label,
-                },
-            )
+        self._call_log.finished(
+            tool.name, call.request_id, (time.perf_counter() - started) * 1000, outcome.label
+        )
         # Replies are shaped one at a time, when the channel has room for
         # them: a client that does not read holds back its calls' outcomes,
         # never a pile of encoded frames.
@@ -180,3 +185,8 @@ class CallRunner:
             # Nobody is left to read the result: the call ends here.
             task.cancel()
             raise asyncio.CancelledError
+
+
+def _unstarted(task: asyncio.Task[None]) -> bool:
+    coro = task.get_coro()
+    return inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED

@@ -55,7 +55,7 @@ from websockets.typing import Subprotocol
 
 from iccm_network.catalog.table import Catalog
 from iccm_network.config import Settings
-from iccm_network.logs import log_startup, mark_shipper_connection
+from iccm_network.logs import CallLog, log_startup, mark_shipper_connection
 from iccm_network.protocol.server import ServerInfo, ServerProtocol
 from iccm_network.tools.routes import RouteTable
 from iccm_network.transport.calls import WorkerThreads
@@ -108,6 +108,11 @@ class _QuietWebSockets(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and record.msg == "opening handshake failed":
+            # websockets before 17 (what Python 3.10 gets) logs a client's
+            # malformed handshake as an ERROR with a traceback; 17 says nothing.
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
         if record.levelno == logging.INFO:
             return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
         args = record.args
@@ -411,6 +416,8 @@ class Server:
         self._shed_logged = -math.inf
         self._loop_errors: Callable[..., Any] | None = None
         self._workers = WorkerThreads(settings.worker_threads)
+        self.call_log = CallLog(settings.log_summary_interval)
+        """How finished calls are logged (both transports share it)."""
         self._draining = False
         self._abandoning = False
         self._stopping: asyncio.Task[None] | None = None
@@ -496,6 +503,7 @@ class Server:
             self._server = await serve(self._handle, settings.host, settings.port, **options)
         _deepen_backlog(self._server.sockets)
         log_startup(self)
+        self.call_log.start()
 
     def replace_routes(self, routes: RouteTable) -> None:
         """Serve ``routes`` from now on and tell the connections their tools changed.
@@ -585,6 +593,7 @@ class Server:
             self._workers.stop()
             asyncio.get_running_loop().set_exception_handler(self._loop_errors)
             self._closed.set()
+            self.call_log.stop()
             logger.info("server stopped")
 
     async def _drain_and_close(self, budget: float) -> None:
@@ -936,6 +945,7 @@ class Server:
             self._workers,
             default_timeout=settings.tool_timeout,
             abandoning=self._is_abandoning,
+            call_log=self.call_log,
         )
         self._connections[connection] = runner
         start_calls = runner.start_calls
@@ -1017,4 +1027,6 @@ def _close_code(connection: ServerConnection) -> int | None:
     sent = connection.protocol.close_sent
     if sent is not None and not connection.protocol.close_rcvd_then_sent:
         return int(sent.code)
-    return connection.close_code
+    # A plain int: on Python 3.10 "%s" of the CloseCode enum gives its name.
+    code = connection.close_code
+    return None if code is None else int(code)

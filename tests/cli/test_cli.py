@@ -23,6 +23,7 @@ import pytest
 from helpers_client import fail, free_port, run_main
 
 from iccm_network import App, Image
+from iccm_network._timeout import timeout as async_timeout
 from iccm_network.cli.main import main
 from iccm_network.client import MCPClient
 from iccm_network.transport.websocket import Server
@@ -263,7 +264,7 @@ async def test_serve_runs_the_app_until_sigterm(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        async with asyncio.timeout(SUBPROCESS_TIMEOUT):
+        async with async_timeout(SUBPROCESS_TIMEOUT):
             client = MCPClient("127.0.0.1", port=port, retries=100, backoff=0.05, max_backoff=0.2)
             try:
                 assert await client.call("double", {"x": 21}) == 42

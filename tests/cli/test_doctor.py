@@ -25,6 +25,7 @@ from helpers_client import (
 from websockets.asyncio.server import ServerConnection
 
 from iccm_network import App
+from iccm_network._timeout import timeout as async_timeout
 from iccm_network.cli.doctor import STEPS, DoctorReport, doctor
 
 STEP_TIMEOUT = 0.5
@@ -71,7 +72,7 @@ def http_server() -> Iterator[str]:
 
 
 async def test_a_healthy_server_passes_every_step_with_timings() -> None:
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
         report = await doctor(server.url)
     assert report.ok, report.render()
     assert [step.name for step in report.steps] == [name for name, _ in STEPS]
@@ -85,7 +86,7 @@ async def test_a_healthy_server_passes_every_step_with_timings() -> None:
 async def test_the_command_prints_each_step_and_exits_0_when_all_pass(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
         assert await run_main(["doctor", server.url]) == 0
     out = capsys.readouterr().out
     for _, title in STEPS:
@@ -95,7 +96,7 @@ async def test_the_command_prints_each_step_and_exits_0_when_all_pass(
 
 
 async def test_json_output_is_for_machines(capsys: pytest.CaptureFixture[str]) -> None:
-    async with asyncio.timeout(TIMEOUT):
+    async with async_timeout(TIMEOUT):
         assert await run_main(["doctor", f"127.0.0.1:{free_port()}", "--json"]) == 3
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False
@@ -108,7 +109,7 @@ async def test_json_output_is_for_machines(capsys: pytest.CaptureFixture[str]) -
 
 
 async def test_a_name_that_does_not_resolve() -> None:
-    async with asyncio.timeout(TIMEOUT):
+    async with async_timeout(TIMEOUT):
         report = await doctor("ws://no-such-service.invalid:8070/")
     text = failed_at(report, "dns", "name-not-resolved")
     assert "DNS lookup failed for no-such-service.invalid" in text
@@ -120,14 +121,14 @@ async def test_a_name_that_does_not_resolve() -> None:
 
 async def test_a_port_nothing_listens_on_is_refused() -> None:
     port = free_port()
-    async with asyncio.timeout(TIMEOUT):
+    async with async_timeout(TIMEOUT):
         report = await doctor(f"ws://127.0.0.1:{port}/")
     text = failed_at(report, "tcp", "connection-refused")
     assert f"TCP connect to 127.0.0.1:{port} refused" in text
 
 
 async def test_a_server_bound_to_another_address_refuses_and_the_hint_says_why() -> None:
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.2", port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.2", port=0) as server:
         report = await doctor(f"ws://127.0.0.1:{server.port}/")
         assert (await doctor(server.url)).ok
     text = failed_at(report, "tcp", "connection-refused")
@@ -148,7 +149,7 @@ async def test_a_connect_that_gets_no_answer_times_out() -> None:
             filler.connect_ex(("127.0.0.1", port))
             fillers.append(filler)
         await asyncio.sleep(0.1)
-        async with asyncio.timeout(TIMEOUT):
+        async with async_timeout(TIMEOUT):
             report = await doctor(f"ws://127.0.0.1:{port}/", timeout=STEP_TIMEOUT)
     finally:
         for filler in fillers:
@@ -164,7 +165,7 @@ async def test_a_connect_that_gets_no_answer_times_out() -> None:
 
 async def test_a_plain_http_server_is_not_a_websocket_server() -> None:
     with http_server() as url:
-        async with asyncio.timeout(TIMEOUT):
+        async with async_timeout(TIMEOUT):
             report = await doctor(url)
     text = failed_at(report, "websocket", "not-websocket")
     assert "answered HTTP/1.0 200 OK" in text
@@ -178,7 +179,7 @@ async def test_an_http_11_server_that_answers_404_is_not_a_websocket_server() ->
         await writer.drain()
         writer.close()
 
-    async with asyncio.timeout(TIMEOUT), tcp_server(not_found) as url:
+    async with async_timeout(TIMEOUT), tcp_server(not_found) as url:
         report = await doctor(url)
     text = failed_at(report, "websocket", "not-websocket")
     assert "answered 404 Not Found instead of 101" in text
@@ -190,21 +191,21 @@ async def test_a_server_that_does_not_speak_http_at_all() -> None:
         await writer.drain()
         writer.close()
 
-    async with asyncio.timeout(TIMEOUT), tcp_server(banner) as url:
+    async with async_timeout(TIMEOUT), tcp_server(banner) as url:
         report = await doctor(url)
     text = failed_at(report, "websocket", "not-http")
     assert "not a WebSocket server" in text
 
 
 async def test_a_server_that_accepts_tcp_but_never_answers_the_handshake() -> None:
-    async with asyncio.timeout(TIMEOUT), tcp_server(never_answers) as url:
+    async with async_timeout(TIMEOUT), tcp_server(never_answers) as url:
         report = await doctor(url, timeout=STEP_TIMEOUT)
     text = failed_at(report, "websocket", "websocket-timeout")
     assert "nothing answered the HTTP upgrade request" in text
 
 
 async def test_a_missing_token_is_rejected_with_401_and_the_right_token_passes() -> None:
-    async with asyncio.timeout(TIMEOUT):
+    async with async_timeout(TIMEOUT):
         async with app.serving(host="127.0.0.1", port=0, auth_token="s3cret") as server:
             report = await doctor(server.url)
             assert (await doctor(server.url, auth_token="s3cret")).ok
@@ -214,7 +215,7 @@ async def test_a_missing_token_is_rejected_with_401_and_the_right_token_passes()
 
 
 async def test_a_refused_origin_is_rejected_with_403() -> None:
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
         report = await doctor(server.url, headers={"Origin": "http://evil.example"})
     text = failed_at(report, "websocket", "forbidden")
     assert "answered 403 Forbidden (Origin not allowed)" in text
@@ -224,7 +225,7 @@ async def test_a_refused_origin_is_rejected_with_403() -> None:
 async def test_doctor_origin_sends_the_origin_header_a_browser_would(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    async with asyncio.timeout(TIMEOUT):
+    async with async_timeout(TIMEOUT):
         async with app.serving(
             host="127.0.0.1", port=0, allowed_origins=["http://ok.example"]
         ) as server:
@@ -237,7 +238,7 @@ async def test_doctor_origin_sends_the_origin_header_a_browser_would(
 
 
 async def test_wss_against_a_plain_server_says_tls_was_tried_against_no_tls() -> None:
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
         report = await doctor(server.url.replace("ws://", "wss://"))
     text = failed_at(report, "websocket", "not-tls")
     assert "wss:// was used, but the server there does not speak TLS" in text
@@ -245,7 +246,7 @@ async def test_wss_against_a_plain_server_says_tls_was_tried_against_no_tls() ->
 
 
 async def test_a_refused_host_header_is_rejected_with_403() -> None:
-    async with asyncio.timeout(TIMEOUT):
+    async with async_timeout(TIMEOUT):
         async with app.serving(host="127.0.0.1", port=0, allowed_hosts=["mcp.internal"]) as server:
             report = await doctor(server.url)
     text = failed_at(report, "websocket", "forbidden")
@@ -260,7 +261,7 @@ async def test_a_legacy_two_argument_handler_closes_with_1011() -> None:
         async for message in websocket:  # never reached: websockets passes one argument
             await websocket.send(message)
 
-    async with asyncio.timeout(TIMEOUT), raw_server(legacy) as url:
+    async with async_timeout(TIMEOUT), raw_server(legacy) as url:
         report = await doctor(url)
     text = failed_at(report, "initialize", "closed-1011")
     assert "closed with 1011" in text
@@ -274,7 +275,7 @@ async def test_a_websocket_server_that_does_not_speak_mcp(
         async for _ in websocket:
             await websocket.send("Welcome to the chat!")
 
-    async with asyncio.timeout(TIMEOUT), raw_server(chat) as url:
+    async with async_timeout(TIMEOUT), raw_server(chat) as url:
         report = await doctor(url)
         assert await run_main(["doctor", url]) == 1
     text = failed_at(report, "initialize", "not-mcp")
@@ -288,7 +289,7 @@ async def test_an_echo_server_is_recognised() -> None:
         async for message in websocket:
             await websocket.send(message)
 
-    async with asyncio.timeout(TIMEOUT), raw_server(echo) as url:
+    async with async_timeout(TIMEOUT), raw_server(echo) as url:
         report = await doctor(url)
     assert "echo server" in failed_at(report, "initialize", "not-mcp")
 
@@ -298,7 +299,7 @@ async def test_a_websocket_server_that_never_answers_initialize_times_out() -> N
         async for _ in websocket:
             pass
 
-    async with asyncio.timeout(TIMEOUT), raw_server(mute) as url:
+    async with async_timeout(TIMEOUT), raw_server(mute) as url:
         report = await doctor(url, timeout=STEP_TIMEOUT)
     assert "did not answer initialize" in failed_at(report, "initialize", "initialize-timeout")
 
@@ -329,13 +330,13 @@ def half_mcp(failing: str) -> Callable[[ServerConnection], Awaitable[None]]:
 
 
 async def test_a_server_without_tools_list_fails_that_step() -> None:
-    async with asyncio.timeout(TIMEOUT), raw_server(half_mcp("tools/list")) as url:
+    async with async_timeout(TIMEOUT), raw_server(half_mcp("tools/list")) as url:
         report = await doctor(url)
     assert "-32601" in failed_at(report, "tools/list", "not-mcp")
 
 
 async def test_a_server_without_ping_fails_that_step() -> None:
-    async with asyncio.timeout(TIMEOUT), raw_server(half_mcp("ping")) as url:
+    async with async_timeout(TIMEOUT), raw_server(half_mcp("ping")) as url:
         report = await doctor(url)
     assert "answered ping with error -32601" in failed_at(report, "ping", "not-mcp")
 
@@ -345,7 +346,7 @@ async def test_a_tools_list_over_the_relays_1_mib_limit_fails(
 ) -> None:
     big = App("big")
     big.add_tool(add, description="x" * (1024 * 1024 + 1))
-    async with asyncio.timeout(TIMEOUT), big.serving(host="127.0.0.1", port=0) as server:
+    async with async_timeout(TIMEOUT), big.serving(host="127.0.0.1", port=0) as server:
         report = await doctor(server.url)
         assert (await doctor(server.url, max_size=None)).ok
         assert await run_main(["doctor", server.url, "--max-size", "0"]) == 0

@@ -18,6 +18,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,6 +31,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from iccm_network import App, Context, ToolError
+from iccm_network._timeout import timeout as async_timeout
 from iccm_network.godot import (
     GodotHandler,
     GodotShipper,
@@ -111,7 +113,7 @@ def stand_in_godot(*, log_each: bool = False, reject: bool = False) -> tuple[App
 
 
 async def eventually(predicate: Callable[[], bool]) -> None:
-    async with asyncio.timeout(WAIT):
+    async with async_timeout(WAIT):
         while not predicate():
             await asyncio.sleep(0.01)
 
@@ -122,7 +124,7 @@ async def call(url: str, tool: str, arguments: dict[str, Any] | None = None) -> 
         await client.send(
             json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": request})
         )
-        async with asyncio.timeout(WAIT):
+        async with async_timeout(WAIT):
             return json.loads(await client.recv())
 
 
@@ -584,7 +586,7 @@ async def test_without_linger_entries_logged_apart_go_in_frames_of_their_own() -
             assert shipper is not None
             for number in range(3):
                 log.warning("entry %d", number)
-                async with asyncio.timeout(WAIT):  # delivered before the next is logged
+                async with async_timeout(WAIT):  # delivered before the next is logged
                     while shipper.delivered <= number:
                         await asyncio.sleep(0.01)
     assert not any(isinstance(item, list) for item in received)
@@ -808,6 +810,31 @@ async def test_a_godot_that_never_answers_blocks_nothing_and_holds_bounded_memor
         assert not shipper.connected
 
 
+@pytest.mark.parametrize(
+    "hanging", [tcp_server_that_never_answers, websocket_server_that_never_answers]
+)
+async def test_logging_a_thousand_records_into_a_full_queue_returns_at_once(
+    hanging: Callable[[], Any],
+) -> None:
+    # SPEC 7: a log call never waits for Godot. With the queue already full,
+    # each record only replaces the oldest; a handler that waited even 2 ms
+    # per record would take 2 s here, where a few milliseconds are normal.
+    async with hanging() as url:
+        async with shipping_logs(url, "horace", capacity=10, **QUICK) as shipper:
+            assert shipper is not None
+            for number in range(10):
+                log.warning("filler %d", number)
+            assert len(shipper.handler) == 10
+            started = time.perf_counter()
+            for number in range(1000):
+                log.warning("entry %d", number)
+            elapsed = time.perf_counter() - started
+            print(f"1,000 records into a full queue: {elapsed * 1e3:.1f} ms")
+            assert len(shipper.handler) == 10
+            assert shipper.handler.take_dropped() == 1000
+            assert elapsed < 2.0
+
+
 async def test_closing_a_shipper_facing_a_hanging_godot_is_bounded() -> None:
     async with websocket_server_that_never_answers() as url:
         handler = GodotHandler("horace")
@@ -815,7 +842,7 @@ async def test_closing_a_shipper_facing_a_hanging_godot_is_bounded() -> None:
         shipper.start()
         handler.handle(record())
         await asyncio.sleep(0.1)  # initialize sent, no answer coming
-        async with asyncio.timeout(WAIT):
+        async with async_timeout(WAIT):
             await shipper.aclose(flush_timeout=0.2)
 
 

@@ -13,9 +13,11 @@ import sys
 
 from websockets.asyncio.client import connect
 
+from iccm_network._timeout import timeout as async_timeout
+
 
 async def main(url: str) -> str:
-    async with asyncio.timeout(10), connect(url, open_timeout=5) as ws:
+    async with async_timeout(10), connect(url, open_timeout=5) as ws:
         initialize = {
             "protocolVersion": "2025-06-18",
             "capabilities": {},

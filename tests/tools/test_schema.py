@@ -11,11 +11,12 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, NotRequired, Optional, Required, TypedDict
+from typing import Annotated, Any, Literal, Optional, TypedDict
 
 import pytest
 import typing_extensions
 from jsonschema import Draft202012Validator
+from typing_extensions import NotRequired, Required
 
 from iccm_network.context import Context
 from iccm_network.errors import ToolDefinitionError
@@ -87,7 +88,6 @@ TYPE_CASES: list[tuple[Any, dict[str, Any]]] = [
         {
             "type": "array",
             "prefixItems": [{"type": "integer"}, STRING],
-            "items": False,
             "minItems": 2,
             "maxItems": 2,
         },

@@ -26,6 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from iccm_network import App, Context, ToolError
+from iccm_network._timeout import timeout as async_timeout
 from iccm_network.transport.websocket import Server
 
 MiB = 1024 * 1024
@@ -182,7 +183,7 @@ def server_side(server: Server) -> Any:
 async def test_a_client_that_does_not_read_stops_being_read_until_it_catches_up() -> None:
     runs.clear()
     async with (
-        asyncio.timeout(TIMEOUT),
+        async_timeout(TIMEOUT),
         app.serving(host="127.0.0.1", port=0, max_unsent_bytes=64 * 1024) as server,
     ):
         async with connect(server.url, max_size=None) as ws:
@@ -206,11 +207,11 @@ async def test_a_client_that_does_not_read_stops_being_read_until_it_catches_up(
 
 
 async def test_compression_is_off_unless_asked_for() -> None:
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
         async with connect(server.url, compression="deflate") as ws:
             assert ws.protocol.extensions == []
     async with (
-        asyncio.timeout(TIMEOUT),
+        async_timeout(TIMEOUT),
         app.serving(host="127.0.0.1", port=0, compression="deflate") as server,
     ):
         async with connect(server.url, compression="deflate") as ws:
@@ -220,7 +221,7 @@ async def test_compression_is_off_unless_asked_for() -> None:
 async def test_a_compressed_bomb_over_the_limit_is_closed_with_1009() -> None:
     frame = json.dumps(request(1, "ping", {"pad": " " * (2 * MiB)}))
     async with (
-        asyncio.timeout(TIMEOUT),
+        async_timeout(TIMEOUT),
         app.serving(host="127.0.0.1", port=0, compression="deflate", max_message_size=MiB) as s,
     ):
         ws = await connect(s.url, compression="deflate", max_size=None)
@@ -233,7 +234,7 @@ async def test_a_compressed_bomb_over_the_limit_is_closed_with_1009() -> None:
 async def test_compressed_messages_are_inflated_only_as_fast_as_they_are_handled() -> None:
     size = MiB // 2
     async with (
-        asyncio.timeout(TIMEOUT),
+        async_timeout(TIMEOUT),
         app.serving(
             host="127.0.0.1",
             port=0,
@@ -273,7 +274,7 @@ async def test_compressed_messages_are_inflated_only_as_fast_as_they_are_handled
 
 @pytest.mark.parametrize("kind", ["cancelled", "runtime", "tool"])
 async def test_an_exception_object_a_tool_returns_is_its_result(kind: str) -> None:
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
         async with connect(server.url) as ws:
             await ws.send(call(1, "returns", {"kind": kind}))
             reply = await asyncio.wait_for(reply_to(ws, 1), 5)
@@ -293,7 +294,7 @@ ROOMY = {"max_unsent_bytes": 256 * MiB}
 
 async def test_a_tool_reporting_progress_in_a_loop_lets_other_clients_in() -> None:
     progress_state.clear()
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0, **ROOMY) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0, **ROOMY) as server:
         async with connect(server.url) as busy, connect(server.url) as bystander:
             await busy.send(call(1, "chatty", {"limit": 10_000_000}, _meta={"progressToken": "t"}))
 
@@ -314,7 +315,7 @@ async def test_a_tool_reporting_progress_in_a_loop_lets_other_clients_in() -> No
 
 async def test_a_tool_reporting_progress_is_cancelled_when_its_client_leaves() -> None:
     progress_state.clear()
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0, **ROOMY) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0, **ROOMY) as server:
         ws = await connect(server.url)
         await ws.send(call(1, "chatty", {"limit": 10_000_000}, _meta={"progressToken": "t"}))
         await until(lambda: progress_state.get("count", 0) > 0)
@@ -331,7 +332,7 @@ async def test_a_tool_reporting_progress_is_cancelled_when_its_client_leaves() -
 
 async def test_a_batch_over_max_batch_is_refused_whole_with_one_error() -> None:
     async with (
-        asyncio.timeout(TIMEOUT),
+        async_timeout(TIMEOUT),
         app.serving(host="127.0.0.1", port=0, max_batch=10) as server,
     ):
         async with connect(server.url) as ws:
@@ -350,7 +351,7 @@ async def test_a_batch_is_handled_in_slices_that_let_its_calls_run() -> None:
     probe_tasks.clear()
     batch = [request(n, "tools/call", {"name": "probe", "arguments": {}}) for n in range(1000)]
     async with (
-        asyncio.timeout(TIMEOUT),
+        async_timeout(TIMEOUT),
         app.serving(host="127.0.0.1", port=0, max_batch=1000, max_in_flight=1000) as server,
     ):
         async with connect(server.url, max_size=None) as ws:
@@ -367,7 +368,7 @@ async def test_a_batch_is_handled_in_slices_that_let_its_calls_run() -> None:
 
 async def test_the_oldest_unfinished_handshakes_are_dropped_beyond_max_handshakes() -> None:
     async with (
-        asyncio.timeout(TIMEOUT),
+        async_timeout(TIMEOUT),
         app.serving(host="127.0.0.1", port=0, max_handshakes=5) as server,
     ):
         idle = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(5)]
@@ -386,7 +387,7 @@ async def test_failed_accepts_are_one_log_line_a_second_without_a_traceback(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0):
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0):
         loop = asyncio.get_running_loop()
         for _ in range(3):
             loop.call_exception_handler(
@@ -440,7 +441,7 @@ async def test_a_dead_peer_is_dropped_with_its_calls_as_soon_as_keepalive_fails(
     runs.clear()
     caplog.set_level(logging.INFO, logger="iccm_network.server")
     async with (
-        asyncio.timeout(TIMEOUT),
+        async_timeout(TIMEOUT),
         app.serving(
             host="127.0.0.1", port=0, ping_interval=0.5, ping_timeout=0.5, close_timeout=10.0
         ) as server,
@@ -466,7 +467,7 @@ async def test_a_peer_that_never_answers_the_close_is_dropped_after_close_timeou
 ) -> None:
     caplog.set_level(logging.INFO, logger="iccm_network.server")
     async with (
-        asyncio.timeout(TIMEOUT),
+        async_timeout(TIMEOUT),
         app.serving(host="127.0.0.1", port=0, close_timeout=0.5) as server,
     ):
         async with connect(server.url) as ws:
@@ -489,7 +490,7 @@ async def test_a_result_that_refers_to_itself_logs_one_line(
     kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
         async with connect(server.url) as ws:
             await ws.send(call(1, "loop", {"kind": kind}))
             reply = await reply_to(ws, 1)
@@ -501,7 +502,7 @@ async def test_a_result_that_refers_to_itself_logs_one_line(
 
 async def test_healthz_applies_the_host_allowlist() -> None:
     async with (
-        asyncio.timeout(TIMEOUT),
+        async_timeout(TIMEOUT),
         app.serving(host="127.0.0.1", port=0, allowed_hosts=("good.example",)) as server,
     ):
         statuses = []
@@ -521,7 +522,7 @@ def test_zlib_inflates_a_page_of_spaces_about_a_thousand_times() -> None:
 
 
 async def test_the_kernel_queues_a_burst_of_connections_beyond_one_accept_batch() -> None:
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
         # Blocking connects from the loop's own thread: nothing is accepted
         # meanwhile, so each waits in the kernel's queue, which must hold
         # more than the 64 connections asyncio accepts at a time.

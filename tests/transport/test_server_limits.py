@@ -21,6 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from iccm_network import App
+from iccm_network._timeout import timeout as async_timeout
 from iccm_network.config import Settings
 from iccm_network.context import Context
 
@@ -187,7 +188,7 @@ async def timed(awaitable: Any) -> float:
 
 
 async def test_a_15_mib_call_is_served_under_the_16_mib_default() -> None:
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
         async with connect(server.url, max_size=None, compression=None) as ws:
             await ws.send(call(1, "size", {"text": "x" * (15 * MiB)}))
             reply = await reply_to(ws, 1)
@@ -200,7 +201,7 @@ async def test_a_20_mib_message_is_closed_with_1009_and_others_are_served(
 ) -> None:
     frame = call(1, "size", {"text": "x" * (20 * MiB)})
     async with (
-        asyncio.timeout(TIMEOUT),
+        async_timeout(TIMEOUT),
         app.serving(host="127.0.0.1", port=0, compression=compression or "off") as server,
     ):
         async with connect(server.url) as bystander:
@@ -279,7 +280,7 @@ def test_a_bad_bound_in_the_environment_is_an_error_naming_the_variable(
 
 async def test_a_message_over_a_configured_size_is_closed_with_1009() -> None:
     async with (
-        asyncio.timeout(TIMEOUT),
+        async_timeout(TIMEOUT),
         app.serving(host="127.0.0.1", port=0, max_message_size=1000) as server,
     ):
         ws = await connect(server.url)
@@ -296,7 +297,7 @@ async def test_a_message_over_a_configured_size_is_closed_with_1009() -> None:
 
 async def test_a_call_beyond_max_in_flight_gets_an_immediate_busy_error() -> None:
     async with (
-        asyncio.timeout(TIMEOUT),
+        async_timeout(TIMEOUT),
         app.serving(host="127.0.0.1", port=0, max_in_flight=3) as server,
     ):
         async with connect(server.url) as ws:
@@ -319,7 +320,7 @@ async def test_a_call_beyond_max_in_flight_gets_an_immediate_busy_error() -> Non
 
 async def test_max_connections_refuses_with_503_and_frees_the_slot_on_close() -> None:
     async with (
-        asyncio.timeout(TIMEOUT),
+        async_timeout(TIMEOUT),
         app.serving(host="127.0.0.1", port=0, max_connections=3) as server,
     ):
         first, second, third = [await connect(server.url) for _ in range(3)]
@@ -348,7 +349,7 @@ async def test_a_burst_of_handshakes_never_overshoots_max_connections() -> None:
             return exc.response.status_code
 
     async with (
-        asyncio.timeout(TIMEOUT),
+        async_timeout(TIMEOUT),
         app.serving(host="127.0.0.1", port=0, max_connections=5) as server,
     ):
         outcomes = await asyncio.gather(*(attempt(server.url) for _ in range(30)))
@@ -365,7 +366,7 @@ async def test_a_burst_of_handshakes_never_overshoots_max_connections() -> None:
 
 @pytest.mark.parametrize("tool", ["limited", "limited_sync"])
 async def test_a_per_tool_timeout_answers_a_tool_error_that_says_it_timed_out(tool: str) -> None:
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
         async with connect(server.url) as ws:
             started = time.perf_counter()
             await ws.send(call(1, tool, {"seconds": 1.5 if tool == "limited_sync" else 30}))
@@ -378,7 +379,7 @@ async def test_a_per_tool_timeout_answers_a_tool_error_that_says_it_timed_out(to
 
 async def test_the_server_wide_default_timeout_applies_to_tools_without_one() -> None:
     async with (
-        asyncio.timeout(TIMEOUT),
+        async_timeout(TIMEOUT),
         app.serving(host="127.0.0.1", port=0, tool_timeout=0.25) as server,
     ):
         async with connect(server.url) as ws:
@@ -391,7 +392,7 @@ async def test_the_server_wide_default_timeout_applies_to_tools_without_one() ->
 
 
 async def test_a_tool_that_ignores_cancellation_still_times_out_on_time() -> None:
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
         async with connect(server.url) as ws:
             await ws.send(call(1, "stubborn", {}))
             elapsed = await timed(reply_to(ws, 1))
@@ -401,7 +402,7 @@ async def test_a_tool_that_ignores_cancellation_still_times_out_on_time() -> Non
 
 async def test_a_tool_raising_its_own_timeout_error_is_not_reported_as_timed_out() -> None:
     async with (
-        asyncio.timeout(TIMEOUT),
+        async_timeout(TIMEOUT),
         app.serving(host="127.0.0.1", port=0, tool_timeout=60) as server,
     ):
         async with connect(server.url) as ws:
@@ -413,7 +414,7 @@ async def test_a_tool_raising_its_own_timeout_error_is_not_reported_as_timed_out
 
 
 async def test_notifications_cancelled_cancels_the_call_and_no_reply_is_sent() -> None:
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
         async with connect(server.url) as ws:
             await ws.send(call("c-1", "hang", {"tag": "cancel-me"}))
             await ws.send(call("c-2", "slow", {"seconds": 0.3}))
@@ -427,8 +428,8 @@ async def test_notifications_cancelled_cancels_the_call_and_no_reply_is_sent() -
             await ws.send(request("c-3", "ping"))
             seen = [json.loads(await ws.recv()) for _ in range(2)]
             # No third message: wait past the moment a reply could have come.
-            with pytest.raises(TimeoutError):
-                async with asyncio.timeout(0.3):
+            with pytest.raises(asyncio.TimeoutError):
+                async with async_timeout(0.3):
                     await ws.recv()
     assert sorted(message["id"] for message in seen) == ["c-2", "c-3"]
     assert "cancel-me" in cancelled
@@ -438,7 +439,7 @@ async def test_a_closed_connection_cancels_its_running_calls_at_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="iccm_network")
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
         async with connect(server.url) as ws:
             await ws.send(call(1, "hang", {"tag": "orphan"}))
             await ws.send(call(2, "hang_sync", {"tag": "orphan-sync", "seconds": 0.3}))
@@ -465,7 +466,7 @@ async def test_a_closed_connection_cancels_its_running_calls_at_once(
 
 
 async def test_progress_notifications_reach_the_client_before_the_result() -> None:
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
         async with connect(server.url) as ws:
             await ws.send(call(1, "progress", {"steps": 3}, _meta={"progressToken": "tok"}))
             messages = [json.loads(await ws.recv()) for _ in range(4)]
@@ -488,7 +489,7 @@ async def test_a_sync_tool_sleeping_3_s_does_not_delay_pings_or_other_calls() ->
     200 ms and no sample may come near the blocked case.
     """
     samples: dict[str, list[float]] = {"ping": [], "ws-ping": [], "other-call": []}
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
         async with connect(server.url) as blocked, connect(server.url) as other:
             await blocked.send(call("block", "slow_sync", {"seconds": 3.0}))
             started = time.perf_counter()
@@ -518,7 +519,7 @@ async def test_keepalive_1_s_with_200_pipelined_slow_calls_never_closes_with_101
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="iccm_network.websockets")
     async with (
-        asyncio.timeout(TIMEOUT),
+        async_timeout(TIMEOUT),
         app.serving(host="127.0.0.1", port=0, ping_interval=1.0, ping_timeout=1.0) as server,
     ):
         async with connect(server.url, ping_interval=None) as ws:

@@ -28,6 +28,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from iccm_network import App
+from iccm_network._timeout import timeout as async_timeout
 
 CLIENT = Path(__file__).parents[1] / "servers" / "ns_client.py"
 TIMEOUT = 20.0
@@ -80,7 +81,7 @@ def default_host(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_the_default_host_is_one_dual_stack_socket_on_every_interface() -> None:
-    async with asyncio.timeout(TIMEOUT), app.serving(port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(port=0) as server:
         (sock,) = server.sockets
         assert sock.getsockname()[0] in ("::", "0.0.0.0")
         for url in (f"ws://127.0.0.1:{server.port}", server.url):
@@ -90,7 +91,7 @@ async def test_the_default_host_is_one_dual_stack_socket_on_every_interface() ->
 
 @pytest.mark.parametrize("host", ["[::1]", "localhost", "127.0.0.1"])
 async def test_the_default_bind_answers_on(host: str) -> None:
-    async with asyncio.timeout(TIMEOUT), app.serving(port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(port=0) as server:
         if host == "[::1]" and server.sockets[0].getsockname()[0] != "::":
             pytest.skip("this host has no IPv6")
         async with connect(f"ws://{host}:{server.port}/any/path") as ws:
@@ -98,7 +99,7 @@ async def test_the_default_bind_answers_on(host: str) -> None:
 
 
 async def test_an_explicit_ipv6_host_gives_a_bracketed_url() -> None:
-    async with asyncio.timeout(TIMEOUT), app.serving(host="::1", port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="::1", port=0) as server:
         assert server.url == f"ws://[::1]:{server.port}"
         async with connect(server.url) as ws:
             assert await add_over(ws, 1, 1, 1) == 2
@@ -158,7 +159,7 @@ def namespace() -> Iterator[Namespace]:
 
 
 async def test_a_client_in_another_network_namespace_calls_a_tool(namespace: Namespace) -> None:
-    async with asyncio.timeout(TIMEOUT), app.serving(port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(port=0) as server:
         for url in (
             f"ws://{namespace.host_ipv4}:{server.port}/from/another/container",
             f"ws://[{namespace.host_ipv6}]:{server.port}",
@@ -172,7 +173,7 @@ async def test_a_server_bound_to_loopback_is_unreachable_from_another_namespace(
     namespace: Namespace,
 ) -> None:
     """The old ICCM failure, shown for contrast: why the default binds everything."""
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
         url = f"ws://{namespace.host_ipv4}:{server.port}"
         result = await asyncio.to_thread(namespace.run, sys.executable, str(CLIENT), url)
     assert result.returncode != 0
@@ -203,7 +204,7 @@ async def test_1000_concurrent_connections_each_making_calls_have_zero_failures(
             return total
 
     try:
-        async with asyncio.timeout(TIMEOUT), app.serving(port=0) as server:
+        async with async_timeout(TIMEOUT), app.serving(port=0) as server:
             go = asyncio.Event()
             started = time.perf_counter()
             tasks = [asyncio.create_task(client(n, server.url, go)) for n in range(connections)]

@@ -29,6 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from iccm_network import App
+from iccm_network._timeout import timeout as async_timeout
 
 SERVER = Path(__file__).parents[1] / "servers" / "slow_app.py"
 START_TIMEOUT = 15.0
@@ -64,7 +65,7 @@ async def server_process(grace: float, *, as_pid_1: bool = False) -> AsyncIterat
     assert process.stderr is not None
     lines: list[str] = []
     try:
-        async with asyncio.timeout(START_TIMEOUT):
+        async with async_timeout(START_TIMEOUT):
             while True:
                 line = (await process.stderr.readline()).decode(errors="replace")
                 lines.append(line)
@@ -125,7 +126,7 @@ async def test_a_signal_drains_five_slow_calls_refuses_newcomers_and_exits_0(
     signum: signal.Signals,
 ) -> None:
     grace = 5.0
-    async with asyncio.timeout(TIMEOUT), server_process(grace) as server:
+    async with async_timeout(TIMEOUT), server_process(grace) as server:
         url = f"ws://127.0.0.1:{server.port}"
         clients = [await connect(url) for _ in range(5)]
         for n, ws in enumerate(clients):
@@ -163,7 +164,7 @@ async def test_a_signal_drains_five_slow_calls_refuses_newcomers_and_exits_0(
 
 async def test_calls_still_running_after_the_grace_period_are_cancelled_and_answered() -> None:
     grace = 1.0
-    async with asyncio.timeout(TIMEOUT), server_process(grace) as server:
+    async with async_timeout(TIMEOUT), server_process(grace) as server:
         async with connect(f"ws://127.0.0.1:{server.port}") as ws:
             await ws.send(call("stuck", "stuck", {"seconds": 60}))
             await ws.send(call("slow", "slow", {"seconds": 60}))
@@ -187,7 +188,7 @@ async def test_calls_still_running_after_the_grace_period_are_cancelled_and_answ
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="util-linux unshare is not installed")
 async def test_sigterm_stops_the_server_when_it_runs_as_pid_1() -> None:
     """PID 1 gets no default signal actions; only installed handlers stop it."""
-    async with asyncio.timeout(TIMEOUT), server_process(2.0, as_pid_1=True) as server:
+    async with async_timeout(TIMEOUT), server_process(2.0, as_pid_1=True) as server:
         async with connect(f"ws://127.0.0.1:{server.port}") as ws:
             await ws.send(call(1, "slow", {"seconds": 0.5}))
             assert json.loads(await ws.recv())["method"] == "notifications/progress"
@@ -219,7 +220,7 @@ async def nap(seconds: float) -> float:
 
 
 async def test_calls_that_arrive_while_draining_are_served_within_the_grace() -> None:
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
         async with connect(server.url) as ws:
             await ws.send(call(1, "nap", {"seconds": 0.5}))
             await asyncio.sleep(0.05)
@@ -235,7 +236,7 @@ async def test_calls_that_arrive_while_draining_are_served_within_the_grace() ->
 
 
 async def test_shutdown_is_idempotent_and_shared_by_concurrent_callers() -> None:
-    async with asyncio.timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
+    async with async_timeout(TIMEOUT), app.serving(host="127.0.0.1", port=0) as server:
         async with connect(server.url) as ws:
             await ws.send(call(1, "nap", {"seconds": 0.3}))
             await asyncio.sleep(0.05)
@@ -249,6 +250,6 @@ async def test_shutdown_is_idempotent_and_shared_by_concurrent_callers() -> None
 
 async def test_shutting_down_a_server_that_never_started_returns_at_once() -> None:
     server = app.server(host="127.0.0.1", port=0)
-    async with asyncio.timeout(1):
+    async with async_timeout(1):
         await server.shutdown()
         await server.serve_forever()

@@ -14,6 +14,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from iccm_network import App, Server
+from iccm_network._timeout import timeout as async_timeout
 
 app = App("transport-test", version="0.0.1")
 main_thread_ids: list[int] = []
@@ -54,7 +55,7 @@ async def call(ws: ClientConnection, request_id: int, tool: str, **arguments: An
 
 
 async def replies(ws: ClientConnection, count: int) -> list[dict[str, Any]]:
-    async with asyncio.timeout(10):
+    async with async_timeout(10):
         return [json.loads(await ws.recv()) for _ in range(count)]
 
 
@@ -86,7 +87,7 @@ async def test_a_slow_call_does_not_delay_a_fast_one_on_the_same_connection(
     async with connect(server.url) as ws:
         await call(ws, 1, "slow_async", seconds=2)
         await call(ws, 2, "fast", text="hi")
-        async with asyncio.timeout(1):  # far less than the slow call takes
+        async with async_timeout(1):  # far less than the slow call takes
             first = json.loads(await ws.recv())
         assert first["id"] == 2
         assert (await replies(ws, 1))[0]["id"] == 1
@@ -108,7 +109,7 @@ async def test_the_loop_answers_pings_while_a_sync_tool_blocks(server: Server) -
     async with connect(server.url) as ws:
         await call(ws, 1, "slow_sync", seconds=1.5)
         await asyncio.sleep(0.1)
-        async with asyncio.timeout(1):
+        async with async_timeout(1):
             latency = await ws.ping()
             await latency
         assert (await replies(ws, 1))[0]["id"] == 1
@@ -155,6 +156,6 @@ async def test_a_batch_over_the_wire_is_answered_with_one_array(server: Server) 
                 ]
             )
         )
-        async with asyncio.timeout(10):
+        async with async_timeout(10):
             batch = json.loads(await ws.recv())
         assert sorted(reply["id"] for reply in batch) == [1, 2]
