@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-__all__ = ["LOG_LEVELS", "server_capabilities"]
+from iccm_network.errors import InvalidParams
+
+__all__ = ["LOG_LEVELS", "log_level_index", "server_capabilities"]
 
 LOG_LEVELS: Final = (
     "debug",
@@ -57,3 +59,19 @@ def server_capabilities(
     if logging:
         capabilities["logging"] = {}
     return capabilities
+
+
+def log_level_index(level: Any) -> int:
+    """The rank of an MCP log level, least severe first.
+
+    Args:
+        level: The level as received.
+
+    Raises:
+        InvalidParams: It is not one of ``LOG_LEVELS``.
+    """
+    if level not in LOG_LEVELS:
+        raise InvalidParams(
+            f"Invalid params: unknown log level {level!r}", data={"levels": list(LOG_LEVELS)}
+        )
+    return LOG_LEVELS.index(level)

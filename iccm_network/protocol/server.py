@@ -21,17 +21,12 @@ revision's stateless rules and depends on nothing sent before it.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
-import math
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import Any
 
-from iccm_network.catalog.table import META_SUBSCRIPTION_ID, Catalog, Deferred, resource_not_found
+from iccm_network.catalog.table import META_SUBSCRIPTION_ID, Catalog
 from iccm_network.errors import (
     InternalError,
     InvalidParams,
@@ -39,10 +34,11 @@ from iccm_network.errors import (
     MCPError,
     MethodNotFound,
     ParseError,
-    ServerBusy,
     UnsupportedProtocolVersion,
 )
-from iccm_network.protocol.capabilities import LOG_LEVELS, server_capabilities
+from iccm_network.protocol.calls import Batch, ServerInfo, ToolCall
+from iccm_network.protocol.capabilities import LOG_LEVELS, log_level_index, server_capabilities
+from iccm_network.protocol.catalog_methods import CATALOG_METHODS, CatalogMethods
 from iccm_network.protocol.outcomes import (
     Cancelled,
     Outcome,
@@ -51,8 +47,8 @@ from iccm_network.protocol.outcomes import (
     ShutDown,
     TimedOut,
 )
-from iccm_network.protocol.refusals import log_refused
-from iccm_network.protocol.results import correlation_id, error_result, outcome_result
+from iccm_network.protocol.results import correlation_id, outcome_result
+from iccm_network.protocol.tool_methods import ToolMethods
 from iccm_network.protocol.versions import (
     ALL_VERSIONS,
     DEFAULT_VERSION,
@@ -60,14 +56,24 @@ from iccm_network.protocol.versions import (
     LATEST_HANDSHAKE_VERSION,
     META_CLIENT_CAPABILITIES,
     META_CLIENT_INFO,
-    META_LOG_LEVEL,
     META_PROTOCOL_VERSION,
     META_SERVER_INFO,
     MODERN_VERSIONS,
     Features,
     features,
 )
-from iccm_network.tools.routes import RouteTable, Tool
+from iccm_network.protocol.wire import (
+    NO_ID,
+    RequestId,
+    decode,
+    encode,
+    error_message,
+    finish_result,
+    id_key,
+    result_message,
+    valid_id,
+)
+from iccm_network.tools.routes import RouteTable
 
 __all__ = [
     "Cancelled",
@@ -85,155 +91,8 @@ __all__ = [
 
 logger = logging.getLogger("iccm_network.protocol")
 
-RequestId = str | int | float | None
 
-_ascii_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-_utf8_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # 1e999: Python reads infinity, JSON has none to send back
-        raise ValueError(f"{text} is out of range")
-    return value
-
-
-_decode = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float).decode
-_NO_ID: Final = object()
-
-
-def decode(text: str | bytes) -> Any:
-    """Read one incoming message or batch, as the protocol reads frames.
-
-    Args:
-        text: JSON text (bytes are read as UTF-8).
-
-    Raises:
-        ValueError: The text is not JSON (or holds a NaN, an infinity).
-    """
-    try:
-        return _decode(text if isinstance(text, str) else text.decode("utf-8"))
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-
-
-def encode(message: Any) -> str:
-    """Serialize one outgoing message as compact JSON text.
-
-    Text that could not be sent as UTF-8 (a lone surrogate echoed back from
-    a client's ``\\ud800`` escape) falls back to ASCII escapes.
-
-    Args:
-        message: A JSON-able message or batch.
-    """
-    text = _utf8_encode(message)
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return _ascii_encode(message)
-    return text
-
-
-@dataclass(frozen=True, slots=True)
-class ServerInfo:
-    """What the server says about itself in ``initialize`` and ``server/discover``.
-
-    Args:
-        name: The server's name.
-        version: The server's version.
-        title: A human-readable title.
-        instructions: Guidance for the model using the server.
-        list_ttl_ms: How long 2026-07-28 clients may cache ``tools/list``.
-        page_size: Tools per ``tools/list`` page; ``None`` sends one page.
-    """
-
-    name: str
-    version: str
-    title: str | None = None
-    instructions: str | None = None
-    list_ttl_ms: int = 60_000
-    page_size: int | None = None
-
-    def implementation(self) -> dict[str, Any]:
-        """The ``Implementation`` object (``serverInfo``)."""
-        info: dict[str, Any] = {"name": self.name, "version": self.version}
-        if self.title is not None:
-            info["title"] = self.title
-        return info
-
-
-class _Batch:
-    """Replies of one batch, sent together once every call in it is done."""
-
-    __slots__ = ("messages", "pending", "position", "replies")
-
-    def __init__(self, messages: list[Any]) -> None:
-        self.messages = messages
-        self.position = 0
-        self.replies: list[dict[str, Any]] = []
-        self.pending = 0
-
-    @property
-    def reading(self) -> bool:
-        """True while entries remain to be handled."""
-        return self.position < len(self.messages)
-
-
-@dataclass(eq=False, slots=True)
-class ToolCall:
-    """A validated ``tools/call`` for the transport to run.
-
-    Args:
-        tool: The tool to call.
-        arguments: Keyword arguments, already converted to Python types.
-        request_id: The request's id (``None`` for a notification).
-        features: The protocol revision the call is served under.
-        client_info: The caller's ``clientInfo``, when known.
-        progress_token: The request's ``_meta.progressToken``, if any.
-        render: Shapes the outcome of a resource read, prompt or completion
-            hook into its result or JSON-RPC error; ``None`` for a tool.
-        log_level: The least severe log level the 2026-07-28 request asked
-            for in its ``_meta``; ``None`` sends it no log messages.
-    """
-
-    tool: Tool
-    arguments: dict[str, Any]
-    request_id: RequestId
-    features: Features
-    client_info: Mapping[str, Any] | None = None
-    progress_token: str | int | None = None
-    log_level: str | None = None
-    notification: bool = False
-    cancelled: bool = False
-    batch: _Batch | None = field(default=None, repr=False)
-    render: Callable[[Outcome, Features], dict[str, Any] | MCPError] | None = field(
-        default=None, repr=False
-    )
-
-
-def _id_key(request_id: Any) -> tuple[type, Any]:
-    # "1" and 1 are different ids; so are 1 and True in JSON.
-    return (type(request_id), request_id)
-
-
-def _valid_id(value: Any) -> bool:
-    return value is None or (isinstance(value, (str, int, float)) and not isinstance(value, bool))
-
-
-def _response(request_id: RequestId, result: Any) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": request_id, "result": result}
-
-
-def _error(request_id: RequestId, error: MCPError) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": request_id, "error": error.to_error()}
-
-
-class ServerProtocol:
+class ServerProtocol(ToolMethods, CatalogMethods):
     """The server side of one MCP connection, as a pure state machine.
 
     Args:
@@ -270,7 +129,7 @@ class ServerProtocol:
         self._max_in_flight = max_in_flight
         self._max_batch = max_batch
         self._batch_slice = batch_slice
-        self._batches: deque[_Batch] = deque()
+        self._batches: deque[Batch] = deque()
         self._version: str | None = None
         self._features = features(DEFAULT_VERSION if version is None else version)
         self._client_info: Mapping[str, Any] | None = None
@@ -313,9 +172,9 @@ class ServerProtocol:
             text: The frame's text.
         """
         try:
-            message = _decode(text)
+            message = decode(text)
         except (ValueError, RecursionError):
-            self._write(_error(None, ParseError("Parse error: the frame is not valid JSON")))
+            self._write(error_message(None, ParseError("Parse error: the frame is not valid JSON")))
             return
         self.receive_message(message)
 
@@ -376,20 +235,20 @@ class ServerProtocol:
             outcome: How it ended; a ``Cancelled`` call gets no reply.
         """
         self._in_flight -= 1
-        key = _id_key(call.request_id)
+        key = id_key(call.request_id)
         if self._running.get(key) is call:
             del self._running[key]
         reply: dict[str, Any] | None = None
         if not (call.cancelled or isinstance(outcome, Cancelled) or call.notification):
             if call.render is None:
                 result = outcome_result(call.tool, outcome, call.features)
-                reply = _response(call.request_id, result)
+                reply = result_message(call.request_id, result)
             else:
                 shaped = call.render(outcome, call.features)
                 if isinstance(shaped, MCPError):
-                    reply = _error(call.request_id, shaped)
+                    reply = error_message(call.request_id, shaped)
                 else:
-                    reply = _response(call.request_id, self._finish(shaped, call.features))
+                    reply = result_message(call.request_id, finish_result(shaped, call.features))
         batch = call.batch
         if batch is None:
             if reply is not None:
@@ -409,7 +268,7 @@ class ServerProtocol:
             request_id: The request's id, ``None`` when it cannot be read.
             error: The error to send.
         """
-        return encode(_error(request_id, error))
+        return encode(error_message(request_id, error))
 
     def progress_frame(self, params: Mapping[str, Any]) -> str:
         """A ``notifications/progress`` frame, for a call's ``Context``.
@@ -491,27 +350,29 @@ class ServerProtocol:
 
     def _receive_batch(self, messages: list[Any]) -> None:
         if not messages:
-            self._write(_error(None, InvalidRequest("Invalid Request: empty batch")))
+            self._write(error_message(None, InvalidRequest("Invalid Request: empty batch")))
             return
         if len(messages) > self._max_batch:
             problem = (
                 f"Invalid Request: a batch may hold at most {self._max_batch} messages"
                 f" (max_batch), this one holds {len(messages)}"
             )
-            self._write(_error(None, InvalidRequest(problem, data={"maxBatch": self._max_batch})))
+            self._write(
+                error_message(None, InvalidRequest(problem, data={"maxBatch": self._max_batch}))
+            )
             return
-        self._batches.append(_Batch(messages))
+        self._batches.append(Batch(messages))
 
-    def _receive_message(self, message: Any, batch: _Batch | None) -> dict[str, Any] | None:
+    def _receive_message(self, message: Any, batch: Batch | None) -> dict[str, Any] | None:
         """Handle one message; return its immediate reply, if it has one."""
         if type(message) is not dict:
-            return _error(None, InvalidRequest("Invalid Request: expected a JSON object"))
-        raw_id = message.get("id", _NO_ID)
-        notification = raw_id is _NO_ID
-        valid_id = notification or _valid_id(raw_id)
-        request_id: RequestId = raw_id if valid_id and not notification else None
+            return error_message(None, InvalidRequest("Invalid Request: expected a JSON object"))
+        raw_id = message.get("id", NO_ID)
+        notification = raw_id is NO_ID
+        id_ok = notification or valid_id(raw_id)
+        request_id: RequestId = raw_id if id_ok and not notification else None
         method = message.get("method")
-        params = message.get("params", _NO_ID)
+        params = message.get("params", NO_ID)
         problem = None
         if type(method) is not str:
             if method is None and ("result" in message or "error" in message):
@@ -519,16 +380,16 @@ class ServerProtocol:
             problem = 'Invalid Request: "method" must be a string'
         elif message.get("jsonrpc") != "2.0":
             problem = 'Invalid Request: "jsonrpc" must be exactly "2.0"'
-        elif not valid_id:
+        elif not id_ok:
             problem = 'Invalid Request: "id" must be a string, a number or null'
-        elif params is _NO_ID:
+        elif params is NO_ID:
             params = None
         elif type(params) is not dict and type(params) is not list:
             problem = 'Invalid Request: "params" must be an object or an array'
         if problem is not None:
             # Not a valid request, so not a valid notification either: JSON-RPC
             # answers it, with a null id when none could be read.
-            return _error(request_id, InvalidRequest(problem))
+            return error_message(request_id, InvalidRequest(problem))
         assert isinstance(method, str)
         try:
             if notification:
@@ -536,7 +397,7 @@ class ServerProtocol:
                 return None
             result = self._request(method, params, request_id, batch)
         except MCPError as exc:
-            return None if notification else _error(request_id, exc)
+            return None if notification else error_message(request_id, exc)
         except Exception:
             incident = correlation_id()
             logger.exception(
@@ -547,21 +408,21 @@ class ServerProtocol:
             )
             if notification:
                 return None
-            return _error(
+            return error_message(
                 request_id,
                 InternalError("Internal error", data={"correlationId": incident}),
             )
-        return None if result is None else _response(request_id, result)
+        return None if result is None else result_message(request_id, result)
 
-    def _notification(self, method: str, params: Any, batch: _Batch | None) -> None:
+    def _notification(self, method: str, params: Any, batch: Batch | None) -> None:
         if method == "notifications/cancelled":
-            if isinstance(params, dict) and _valid_id(params.get("requestId", [])):
-                call = self._running.get(_id_key(params["requestId"]))
+            if isinstance(params, dict) and valid_id(params.get("requestId", [])):
+                call = self._running.get(id_key(params["requestId"]))
                 if call is not None and not call.cancelled:
                     call.cancelled = True
                     self._to_cancel.append(call)
                 # Cancelling a subscriptions/listen request closes its stream.
-                self._listens.pop(_id_key(params["requestId"]), None)
+                self._listens.pop(id_key(params["requestId"]), None)
         elif method == "tools/call":
             # JSON-RPC runs a notification and discards its result.
             self._request(method, params, None, batch, notification=True)
@@ -571,7 +432,7 @@ class ServerProtocol:
         method: str,
         params: Any,
         request_id: RequestId,
-        batch: _Batch | None,
+        batch: Batch | None,
         *,
         notification: bool = False,
     ) -> dict[str, Any] | None:
@@ -605,9 +466,9 @@ class ServerProtocol:
         if method == "ping" and not feats.modern:
             return {}
         if method == "logging/setLevel" and not feats.modern:
-            self._log_threshold = self._log_level_index(params.get("level"))
+            self._log_threshold = log_level_index(params.get("level"))
             return {}
-        if method in _CATALOG_METHODS:
+        if method in CATALOG_METHODS:
             return self._catalog_request(
                 method, params, meta, request_id, feats, client_info, batch
             )
@@ -616,14 +477,6 @@ class ServerProtocol:
         if method == "server/discover":
             return self._discover(feats)
         raise MethodNotFound(f"Method not found: {method}")
-
-    @staticmethod
-    def _log_level_index(level: Any) -> int:
-        if level not in LOG_LEVELS:
-            raise InvalidParams(
-                f"Invalid params: unknown log level {level!r}", data={"levels": list(LOG_LEVELS)}
-            )
-        return LOG_LEVELS.index(level)
 
     def _modern_features(self, meta: Mapping[str, Any]) -> Features:
         requested = meta.get(META_PROTOCOL_VERSION)
@@ -639,12 +492,6 @@ class ServerProtocol:
                 f"Invalid params: params._meta needs {META_CLIENT_CAPABILITIES!r} (an object)"
             )
         return features(requested)
-
-    @staticmethod
-    def _finish(result: dict[str, Any], feats: Features) -> dict[str, Any]:
-        if feats.result_type:
-            result["resultType"] = "complete"
-        return result
 
     def _capabilities(self) -> dict[str, Any]:
         catalog = self._catalog
@@ -683,209 +530,4 @@ class ServerProtocol:
         }
         if self._info.instructions is not None:
             result["instructions"] = self._info.instructions
-        return self._finish(result, feats)
-
-    def _tools_list(self, params: Mapping[str, Any], feats: Features) -> dict[str, Any]:
-        tools = self._routes.definitions(feats)
-        start = 0
-        cursor = params.get("cursor")
-        if cursor is not None:
-            start = self._decode_cursor(cursor, len(tools))
-        size = self._info.page_size
-        end = len(tools) if size is None else min(start + size, len(tools))
-        result: dict[str, Any] = {"tools": tools[start:end]}
-        if end < len(tools):
-            result["nextCursor"] = base64.urlsafe_b64encode(str(end).encode()).decode()
-        if feats.modern:
-            result["ttlMs"] = self._info.list_ttl_ms
-            result["cacheScope"] = "public"
-        return self._finish(result, feats)
-
-    @staticmethod
-    def _decode_cursor(cursor: Any, count: int) -> int:
-        try:
-            position = int(base64.urlsafe_b64decode(str(cursor).encode()).decode())
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            position = -1
-        if not 0 <= position <= count:
-            raise InvalidParams("Invalid params: unknown cursor")
-        return position
-
-    def _tools_call(
-        self,
-        params: Mapping[str, Any],
-        meta: Mapping[str, Any] | None,
-        request_id: RequestId,
-        feats: Features,
-        client_info: Mapping[str, Any] | None,
-        batch: _Batch | None,
-        notification: bool,
-    ) -> dict[str, Any] | None:
-        name = params.get("name")
-        if type(name) is not str:
-            log_refused(name, request_id, "invalid-params")
-            raise InvalidParams('Invalid params: tools/call needs a string "name"')
-        tool = self._tool_named(name)
-        if tool is None:
-            log_refused(name, request_id, "unknown-tool")
-            raise InvalidParams(f"Unknown tool: {name}", data={"name": name})
-        arguments = params.get("arguments")
-        if arguments is None:
-            arguments = {}
-        elif type(arguments) is not dict:
-            log_refused(name, request_id, "invalid-params")
-            raise InvalidParams('Invalid params: "arguments" must be an object')
-        try:
-            kwargs = tool.prepare(arguments)
-        except InvalidParams as exc:
-            problems = exc.data["errors"]
-            log_refused(name, request_id, "invalid-arguments", problems)
-            if not feats.validation_as_tool_error:
-                raise
-            listing = "; ".join(f"{p['path'] or '/'}: {p['message']}" for p in problems)
-            return error_result(f"{exc.message}: {listing}", feats, data=exc.data)
-        if self._in_flight >= self._max_in_flight:
-            log_refused(name, request_id, "busy")
-            raise ServerBusy(
-                f"Server busy: {self._in_flight} calls already running on this connection",
-                data={"maxInFlight": self._max_in_flight},
-            )
-        token = None if meta is None else meta.get("progressToken")
-        log_level = None
-        if feats.modern and meta is not None and META_LOG_LEVEL in meta:
-            log_level = LOG_LEVELS[self._log_level_index(meta[META_LOG_LEVEL])]
-        call = ToolCall(
-            tool=tool,
-            arguments=kwargs,
-            request_id=request_id,
-            features=feats,
-            client_info=client_info,
-            progress_token=token if isinstance(token, (str, int)) else None,
-            log_level=log_level,
-            notification=notification,
-            batch=batch,
-        )
-        self._in_flight += 1
-        if batch is not None:
-            batch.pending += 1
-        if not notification:
-            self._running[_id_key(request_id)] = call
-        self._to_run.append(call)
-        return None
-
-    # -- resources, prompts, completion ---------------------------------------
-
-    def _catalog_request(
-        self,
-        method: str,
-        params: Mapping[str, Any],
-        meta: Mapping[str, Any] | None,
-        request_id: RequestId,
-        feats: Features,
-        client_info: Mapping[str, Any] | None,
-        batch: _Batch | None,
-    ) -> dict[str, Any] | None:
-        catalog = self._catalog
-        listing = _LISTINGS.get(method)
-        if listing is not None:
-            return self._list_page(listing, catalog.definitions(listing, feats), params, feats)
-        if method == "resources/read":
-            planned: dict[str, Any] | Deferred = catalog.read(params, feats)
-        elif method == "prompts/get":
-            planned = catalog.get_prompt(params, feats)
-        elif method == "completion/complete":
-            planned = catalog.complete(params, feats)
-        elif method == "subscriptions/listen" and feats.modern:
-            self._listen(params, request_id)
-            return None  # the stream stays open; its reply would close it
-        elif method in ("resources/subscribe", "resources/unsubscribe") and not feats.modern:
-            uri = params.get("uri")
-            if type(uri) is not str:
-                raise InvalidParams(f'Invalid params: {method} needs a string "uri"')
-            if method == "resources/unsubscribe":
-                self._subscribed.discard(uri)
-            elif catalog.known_uri(uri):
-                self._subscribed.add(uri)
-            else:
-                raise resource_not_found(uri, feats)
-            return {}
-        else:
-            raise MethodNotFound(f"Method not found: {method}")
-        if isinstance(planned, dict):
-            return self._finish(planned, feats)
-        if self._in_flight >= self._max_in_flight:
-            raise ServerBusy(
-                f"Server busy: {self._in_flight} calls already running on this connection",
-                data={"maxInFlight": self._max_in_flight},
-            )
-        token = None if meta is None else meta.get("progressToken")
-        call = ToolCall(
-            tool=planned.tool,
-            arguments=planned.arguments,
-            request_id=request_id,
-            features=feats,
-            client_info=client_info,
-            progress_token=token if isinstance(token, (str, int)) else None,
-            batch=batch,
-            render=planned.render,
-        )
-        self._in_flight += 1
-        if batch is not None:
-            batch.pending += 1
-        self._running[_id_key(request_id)] = call
-        self._to_run.append(call)
-        return None
-
-    def _list_page(
-        self, key: str, items: list[dict[str, Any]], params: Mapping[str, Any], feats: Features
-    ) -> dict[str, Any]:
-        start = 0
-        cursor = params.get("cursor")
-        if cursor is not None:
-            start = self._decode_cursor(cursor, len(items))
-        size = self._info.page_size
-        end = len(items) if size is None else min(start + size, len(items))
-        result: dict[str, Any] = {key: items[start:end]}
-        if end < len(items):
-            result["nextCursor"] = base64.urlsafe_b64encode(str(end).encode()).decode()
-        if feats.modern:
-            result["ttlMs"] = self._info.list_ttl_ms
-            result["cacheScope"] = "public"
-        return self._finish(result, feats)
-
-    def _listen(self, params: Mapping[str, Any], request_id: RequestId) -> None:
-        wanted = params.get("notifications")
-        if type(wanted) is not dict:
-            raise InvalidParams(
-                'Invalid params: subscriptions/listen needs a "notifications" object'
-            )
-        uris = wanted.get("resourceSubscriptions", [])
-        if type(uris) is not list or not all(type(uri) is str for uri in uris):
-            raise InvalidParams('Invalid params: "resourceSubscriptions" must be a list of strings')
-        # Acknowledge only what this server can send: resource updates.
-        honoured: dict[str, Any] = {}
-        if self._catalog.has_resources and uris:
-            honoured["resourceSubscriptions"] = uris
-            self._listens[_id_key(request_id)] = (request_id, frozenset(uris))
-        self._notify(
-            "notifications/subscriptions/acknowledged",
-            {"_meta": {META_SUBSCRIPTION_ID: request_id}, "notifications": honoured},
-        )
-
-
-_LISTINGS: Final = {
-    "resources/list": "resources",
-    "resources/templates/list": "resourceTemplates",
-    "prompts/list": "prompts",
-}
-_CATALOG_METHODS: Final = frozenset(
-    {
-        *_LISTINGS,
-        "resources/read",
-        "resources/subscribe",
-        "resources/unsubscribe",
-        "subscriptions/listen",
-        "prompts/get",
-        "completion/complete",
-    }
-)
+        return finish_result(result, feats)

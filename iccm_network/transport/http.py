@@ -21,7 +21,6 @@ import asyncio
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import h11
@@ -40,6 +39,7 @@ from iccm_network.logs import CallLog
 from iccm_network.protocol.server import ServerInfo, ServerProtocol, decode
 from iccm_network.protocol.versions import ALL_VERSIONS, META_PROTOCOL_VERSION, MODERN_VERSIONS
 from iccm_network.tools.routes import RouteTable
+from iccm_network.transport.admission import Refusal
 from iccm_network.transport.calls import WorkerThreads
 from iccm_network.transport.serving import CallRunner
 
@@ -58,21 +58,6 @@ _STATUS_OF_ERROR = {-32602: 400, -32020: 400, -32021: 400, -32022: 400, -32601: 
 """The 2026-07-28 revision's HTTP status for a JSON-RPC error code."""
 _BATCH_VERSION = "2025-03-26"
 """The only revision whose Streamable HTTP accepts a batch."""
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """A request turned away before anything runs.
-
-    Args:
-        status: The HTTP status.
-        text: A short plain-text body.
-        headers: Extra response headers.
-    """
-
-    status: int
-    text: str
-    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class HttpHost(Protocol):

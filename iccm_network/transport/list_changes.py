@@ -1,0 +1,69 @@
+"""List changes while serving: a tool, resource or prompt added or removed.
+
+``ListChanges`` knows each open WebSocket connection's protocol; a change is
+applied to every one of them on the server's loop (from any thread), and the
+handshake-era connections are sent ``notifications/<kind>/list_changed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+
+from iccm_network.protocol.server import ServerProtocol
+
+__all__ = ["ListChanges"]
+
+
+class ListChanges:
+    """The open connections' protocols, and the announcing of list changes to them."""
+
+    def __init__(self) -> None:
+        self.protocols: dict[Any, ServerProtocol] = {}
+        """Each open connection (a ``PortConnection``) and its protocol."""
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The server's loop, once it started: changes are applied there."""
+        self._notices: set[asyncio.Task[None]] = set()
+
+    def announce(self, kind: str, change: Callable[[ServerProtocol], None]) -> None:
+        """Apply ``change`` to every open connection, then send each its list change.
+
+        Handshake-era connections get ``notifications/<kind>/list_changed``.
+        Before the server starts this does nothing (connections made later
+        see the change from the start). Safe to call from any thread.
+
+        Args:
+            kind: ``"tools"``, ``"resources"`` or ``"prompts"``.
+            change: Updates one connection's ``ServerProtocol``.
+        """
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._announce(kind, change)
+        else:
+            loop.call_soon_threadsafe(self._announce, kind, change)
+
+    def _announce(self, kind: str, change: Callable[[ServerProtocol], None]) -> None:
+        for connection, protocol in self.protocols.items():
+            change(protocol)
+            frame = protocol.list_changed_frame(kind)
+            if frame is not None:
+                task = asyncio.create_task(self._notify(connection, frame))
+                self._notices.add(task)
+                task.add_done_callback(self._notices.discard)
+
+    @staticmethod
+    async def _notify(connection: Any, frame: str) -> None:
+        try:
+            async with connection.sending:
+                await connection.send(frame)
+        except ConnectionClosed:
+            pass
