@@ -188,9 +188,18 @@ class PortConnection(ServerConnection):
             return_when=asyncio.FIRST_COMPLETED,
         )
         if self._diverted.done():
-            # The HTTP side owns the connection now; websockets' handler
-            # ends here without touching it (its own cancellation path).
-            raise asyncio.CancelledError
+            # The HTTP side owns the connection now, so websockets' handler
+            # must not touch it until it ends: websockets before 17 aborts the
+            # transport of a handshake that is cancelled (as at open_timeout,
+            # which a keep-alive HTTP connection outlives), 17 and later of
+            # one that returns without opening; after the end both are moot.
+            lost = self.connection_lost_waiter
+            while not lost.done():
+                try:
+                    await asyncio.shield(lost)
+                except asyncio.CancelledError:
+                    continue
+            return
         await super().handshake(*args, **kwargs)
 
     async def resource_updated(self, protocol: ServerProtocol, uri: str) -> None:
