@@ -16,10 +16,9 @@ from iccm_network.protocol.calls import Batch, ServerInfo, ToolCall
 from iccm_network.protocol.versions import Features
 from iccm_network.protocol.wire import (
     RequestId,
-    decode_cursor,
-    encode_cursor,
     finish_result,
     id_key,
+    list_page,
 )
 
 __all__ = ["CATALOG_METHODS", "CatalogMethods"]
@@ -105,19 +104,10 @@ class CatalogMethods:
     def _list_page(
         self, key: str, items: list[dict[str, Any]], params: Mapping[str, Any], feats: Features
     ) -> dict[str, Any]:
-        start = 0
-        cursor = params.get("cursor")
-        if cursor is not None:
-            start = decode_cursor(cursor, len(items))
-        size = self._info.page_size
-        end = len(items) if size is None else min(start + size, len(items))
-        result: dict[str, Any] = {key: items[start:end]}
-        if end < len(items):
-            result["nextCursor"] = encode_cursor(end)
-        if feats.modern:
-            result["ttlMs"] = self._info.list_ttl_ms
-            result["cacheScope"] = "public"
-        return finish_result(result, feats)
+        info = self._info
+        return list_page(
+            key, items, params, feats, page_size=info.page_size, ttl_ms=info.list_ttl_ms
+        )
 
     def _listen(self, params: Mapping[str, Any], request_id: RequestId) -> None:
         wanted = params.get("notifications")

@@ -18,10 +18,8 @@ from iccm_network.protocol.results import error_result
 from iccm_network.protocol.versions import META_LOG_LEVEL, Features
 from iccm_network.protocol.wire import (
     RequestId,
-    decode_cursor,
-    encode_cursor,
-    finish_result,
     id_key,
+    list_page,
 )
 from iccm_network.tools.routes import RouteTable, Tool
 
@@ -40,20 +38,11 @@ class ToolMethods:
     _to_run: list[ToolCall]
 
     def _tools_list(self, params: Mapping[str, Any], feats: Features) -> dict[str, Any]:
+        info = self._info
         tools = self._routes.definitions(feats)
-        start = 0
-        cursor = params.get("cursor")
-        if cursor is not None:
-            start = decode_cursor(cursor, len(tools))
-        size = self._info.page_size
-        end = len(tools) if size is None else min(start + size, len(tools))
-        result: dict[str, Any] = {"tools": tools[start:end]}
-        if end < len(tools):
-            result["nextCursor"] = encode_cursor(end)
-        if feats.modern:
-            result["ttlMs"] = self._info.list_ttl_ms
-            result["cacheScope"] = "public"
-        return finish_result(result, feats)
+        return list_page(
+            "tools", tools, params, feats, page_size=info.page_size, ttl_ms=info.list_ttl_ms
+        )
 
     def _tools_call(
         self,

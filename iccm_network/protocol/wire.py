@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import math
+from collections.abc import Mapping
 from typing import Any, Final
 
 from iccm_network.errors import InvalidParams, MCPError
@@ -26,6 +27,7 @@ __all__ = [
     "error_message",
     "finish_result",
     "id_key",
+    "list_page",
     "result_message",
     "valid_id",
 ]
@@ -163,3 +165,36 @@ def decode_cursor(cursor: Any, count: int) -> int:
     if not 0 <= position <= count:
         raise InvalidParams("Invalid params: unknown cursor")
     return position
+
+
+def list_page(
+    key: str,
+    items: list[dict[str, Any]],
+    params: Mapping[str, Any],
+    feats: Features,
+    *,
+    page_size: int | None,
+    ttl_ms: int,
+) -> dict[str, Any]:
+    """One page of a listing (``tools/list``, ``resources/list``, ``prompts/list``...).
+
+    Args:
+        key: The result's list key (``tools``, ``resources``, ...).
+        items: The whole listing.
+        params: The request's params (``cursor``).
+        feats: The revision it is served under (2026-07-28 adds cache hints).
+        page_size: Entries per page; ``None`` sends one page.
+        ttl_ms: How long 2026-07-28 clients may cache the listing.
+    """
+    start = 0
+    cursor = params.get("cursor")
+    if cursor is not None:
+        start = decode_cursor(cursor, len(items))
+    end = len(items) if page_size is None else min(start + page_size, len(items))
+    result: dict[str, Any] = {key: items[start:end]}
+    if end < len(items):
+        result["nextCursor"] = encode_cursor(end)
+    if feats.modern:
+        result["ttlMs"] = ttl_ms
+        result["cacheScope"] = "public"
+    return finish_result(result, feats)
