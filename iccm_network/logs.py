@@ -248,7 +248,11 @@ def _describe_socket(sock: socket.socket) -> str:
             scope = "IPv4 loopback only"
         else:
             scope = "this IPv4 address only"
-    return f"listening on {url} ({scope}); health check at GET /healthz"
+    http_url = url.replace("ws://", "http://", 1)
+    return (
+        f"listening on {url} ({scope}): WebSocket, and Streamable HTTP at {http_url}/mcp;"
+        " health check at GET /healthz"
+    )
 
 
 def _size(size: int) -> str:

@@ -190,6 +190,7 @@ async def test_startup_lines_state_what_is_served_where_and_how() -> None:
     text = "\n".join(lines)
     assert lines[0] == "serving horace 2.1.0 with 1 tools: echo"
     assert f"listening on ws://127.0.0.1:{port} (IPv4 loopback only)" in text
+    assert f"Streamable HTTP at http://127.0.0.1:{port}/mcp" in text
     assert all(version in text for version in ALL_VERSIONS)
     assert "bearer token required" in text
     assert "let-me-in" not in text
