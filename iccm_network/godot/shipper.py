@@ -542,11 +542,18 @@ class GodotShipper:
             self._batches_proven = True
         await asyncio.sleep(0)  # reading the replies was a stretch of its own
         stretch = _Stretch()
-        while replies:
-            await stretch.check()
-            # Popped, each reply is freed here, a stretch at a time: freeing a
-            # whole batch's replies at once is a stretch of its own.
-            self._count(replies.popitem()[1].message)
+        try:
+            while replies:
+                await stretch.check()
+                # Popped, each reply is freed here, a stretch at a time: freeing
+                # a whole batch's replies at once is a stretch of its own.
+                self._count(replies.popitem()[1].message)
+        except asyncio.CancelledError:
+            # Cancelled (a flush that ran out of time): the replies are in
+            # hand, so every one is counted before the task ends.
+            while replies:
+                self._count(replies.popitem()[1].message)
+            raise
 
     def _count(self, reply: Mapping[str, Any]) -> None:
         result = reply.get("result")
