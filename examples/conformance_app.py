@@ -224,7 +224,7 @@ def test_prompt_with_arguments(arg1: str, arg2: str) -> str:
 
 
 @app.prompt
-def test_prompt_with_embedded_resource(resourceUri: str) -> list[Message]:  # noqa: N803
+def test_prompt_with_embedded_resource(resourceUri: str) -> list[Message]:
     """A prompt that embeds a resource, then asks about it.
 
     Args:
