@@ -223,6 +223,7 @@ def test_prompt_with_arguments(arg1: str, arg2: str) -> str:
     return f"Prompt with arguments: arg1='{arg1}', arg2='{arg2}'"
 
 
+# The suite names the argument resourceUri, so the parameter is spelt that way.
 @app.prompt
 def test_prompt_with_embedded_resource(resourceUri: str) -> list[Message]:
     """A prompt that embeds a resource, then asks about it.
