@@ -151,8 +151,8 @@ class _Fields:
 
     def __init__(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
         values: dict[str, list[str]] = {}
-        for name, value in headers:  # h11 gives names in lower case
-            key = name.decode("latin-1")
+        for name, value in headers:
+            key = name.decode("latin-1").lower()
             if key in values:
                 values[key].append(value.decode("latin-1"))
             else:
@@ -353,7 +353,8 @@ class HttpConnection:
     async def _request(self, request: h11.Request, deadline: float) -> None:
         host = self._host
         settings = host.settings
-        headers = _Fields(request.headers)
+        # raw_items() is one list; iterating h11's Headers is a call per line.
+        headers = _Fields(request.headers.raw_items())
         method = request.method.decode("ascii", "replace")
         path = request.target.decode("latin-1").partition("?")[0]
         if path == "/healthz":
