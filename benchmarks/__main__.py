@@ -134,6 +134,12 @@ def _parser() -> argparse.ArgumentParser:
     http.add_argument("--rounds", type=int, default=3)
     http.add_argument("--seconds", type=float, default=2.0, help="measured seconds per load")
     http.add_argument("--warmup", type=float, default=0.5)
+    http.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="the event loop of every server compared",
+    )
 
     prof = one_server("profile", "cProfile a server under load: microseconds per call")
     prof.add_argument("--tool", choices=["echo", "register"], default="echo")
@@ -177,7 +183,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.command == "http":
         figures_by_server = asyncio.run(
-            compare_http(args.rounds, args.seconds, args.warmup, progress=sys.stderr)
+            compare_http(
+                args.rounds, args.seconds, args.warmup, progress=sys.stderr, loop=args.loop
+            )
         )
         print_http_table(figures_by_server, sys.stdout)
         return

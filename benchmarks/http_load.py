@@ -12,6 +12,7 @@ load generator is.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import statistics
 import time
@@ -24,7 +25,14 @@ from benchmarks.launcher import SERVERS, ServerSpec, launch
 from benchmarks.payloads import TOOL_ARGUMENTS
 from benchmarks.procstat import cpu_seconds
 
-__all__ = ["HTTP_SERVERS", "HttpResult", "compare_http", "print_http_table", "run_http_load"]
+__all__ = [
+    "HTTP_SERVERS",
+    "HttpResult",
+    "compare_http",
+    "on_loop",
+    "print_http_table",
+    "run_http_load",
+]
 
 HTTP_SERVERS: Final = {
     "iccm": SERVERS["iccm"],
@@ -32,6 +40,18 @@ HTTP_SERVERS: Final = {
     "sdk-sse": ServerSpec("sdk-sse", "benchmarks.servers.sdk_http", args=("--mode", "sse")),
 }
 """The servers compared: iccm-network and the SDK's two stateless reply modes."""
+
+
+def on_loop(spec: ServerSpec, loop: str) -> ServerSpec:
+    """The same server on ``asyncio``'s own loop or on ``uvloop``.
+
+    Args:
+        spec: One of ``HTTP_SERVERS``.
+        loop: ``asyncio`` or ``uvloop``.
+    """
+    if spec.module == "benchmarks.servers.sdk_http":
+        return dataclasses.replace(spec, args=(*spec.args, "--loop", loop))
+    return dataclasses.replace(spec, env={**spec.env, "MCP_EVENT_LOOP": loop})
 
 
 @dataclass
@@ -152,7 +172,11 @@ async def run_http_load(
 
 
 async def compare_http(
-    rounds: int = 3, seconds: float = 2.0, warmup: float = 0.5, progress: TextIO | None = None
+    rounds: int = 3,
+    seconds: float = 2.0,
+    warmup: float = 0.5,
+    progress: TextIO | None = None,
+    loop: str = "asyncio",
 ) -> dict[str, list[dict[str, Any]]]:
     """Run the HTTP load against each server in turn, ``rounds`` times.
 
@@ -161,6 +185,7 @@ async def compare_http(
         seconds: Measured seconds per run.
         warmup: Seconds of load before measuring.
         progress: Where to print a line per run.
+        loop: The event loop every server runs on: ``asyncio`` or ``uvloop``.
 
     Returns:
         Each server's figures, one dict per round.
@@ -170,7 +195,7 @@ async def compare_http(
     for round_ in range(rounds):
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:
-            async with launch(HTTP_SERVERS[name]) as server:
+            async with launch(on_loop(HTTP_SERVERS[name], loop)) as server:
                 result = await run_http_load(
                     server.port, server.pid, seconds=seconds, warmup=warmup
                 )
