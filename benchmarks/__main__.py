@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmarks {compare,http,load,idle,large,coldstart,profile}``.
+"""Command line: ``python -m benchmarks COMMAND`` (compare, http, http-parts, load, ...).
 
 ``compare`` runs every case against iccm-network and the baselines and
 prints the table of ratios; ``http`` compares Streamable HTTP with the
@@ -16,6 +16,7 @@ from typing import Any
 
 from benchmarks.compare import CASES, DEFAULT_SERVERS, compare, print_table
 from benchmarks.http_load import compare_http, print_http_table
+from benchmarks.http_parts import http_parts
 from benchmarks.launcher import (
     SERVERS,
     ServerSpec,
@@ -141,6 +142,10 @@ def _parser() -> argparse.ArgumentParser:
         help="the event loop of every server compared",
     )
 
+    commands.add_parser(
+        "http-parts", help="server CPU of one HTTP request without sockets, and h11's part"
+    )
+
     prof = one_server("profile", "cProfile a server under load: microseconds per call")
     prof.add_argument("--tool", choices=["echo", "register"], default="echo")
     prof.add_argument("--seconds", type=float, default=3.0)
@@ -188,6 +193,10 @@ def main(argv: list[str] | None = None) -> None:
             )
         )
         print_http_table(figures_by_server, sys.stdout)
+        return
+    if args.command == "http-parts":
+        for part, micros in http_parts().items():
+            print(f"{part}: {micros:.1f} us")
         return
     if args.command == "profile":
         print(asyncio.run(profile_server(_spec(args), args.tool, args.seconds, args.top)))
