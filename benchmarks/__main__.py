@@ -1,4 +1,4 @@
-"""Command line: ``python -m benchmarks {compare,http,load,idle,large,coldstart,profile}``.
+"""Command line: ``python -m benchmarks COMMAND`` (compare, http, http-parts, load, ...).
 
 ``compare`` runs every case against iccm-network and the baselines and
 prints the table of ratios; ``http`` compares Streamable HTTP with the
@@ -16,6 +16,7 @@ from typing import Any
 
 from benchmarks.compare import CASES, DEFAULT_SERVERS, compare, print_table
 from benchmarks.http_load import compare_http, print_http_table
+from benchmarks.http_parts import http_parts
 from benchmarks.launcher import (
     SERVERS,
     ServerSpec,
@@ -134,6 +135,16 @@ def _parser() -> argparse.ArgumentParser:
     http.add_argument("--rounds", type=int, default=3)
     http.add_argument("--seconds", type=float, default=2.0, help="measured seconds per load")
     http.add_argument("--warmup", type=float, default=0.5)
+    http.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="the event loop of every server compared",
+    )
+
+    commands.add_parser(
+        "http-parts", help="server CPU of one HTTP request without sockets, and h11's part"
+    )
 
     prof = one_server("profile", "cProfile a server under load: microseconds per call")
     prof.add_argument("--tool", choices=["echo", "register"], default="echo")
@@ -177,9 +188,15 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.command == "http":
         figures_by_server = asyncio.run(
-            compare_http(args.rounds, args.seconds, args.warmup, progress=sys.stderr)
+            compare_http(
+                args.rounds, args.seconds, args.warmup, progress=sys.stderr, loop=args.loop
+            )
         )
         print_http_table(figures_by_server, sys.stdout)
+        return
+    if args.command == "http-parts":
+        for part, micros in http_parts().items():
+            print(f"{part}: {micros:.1f} us")
         return
     if args.command == "profile":
         print(asyncio.run(profile_server(_spec(args), args.tool, args.seconds, args.top)))

@@ -12,6 +12,7 @@ load generator is.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import statistics
 import time
@@ -24,7 +25,14 @@ from benchmarks.launcher import SERVERS, ServerSpec, launch
 from benchmarks.payloads import TOOL_ARGUMENTS
 from benchmarks.procstat import cpu_seconds
 
-__all__ = ["HTTP_SERVERS", "HttpResult", "compare_http", "print_http_table", "run_http_load"]
+__all__ = [
+    "HTTP_SERVERS",
+    "HttpResult",
+    "compare_http",
+    "on_loop",
+    "print_http_table",
+    "run_http_load",
+]
 
 HTTP_SERVERS: Final = {
     "iccm": SERVERS["iccm"],
@@ -32,6 +40,18 @@ HTTP_SERVERS: Final = {
     "sdk-sse": ServerSpec("sdk-sse", "benchmarks.servers.sdk_http", args=("--mode", "sse")),
 }
 """The servers compared: iccm-network and the SDK's two stateless reply modes."""
+
+
+def on_loop(spec: ServerSpec, loop: str) -> ServerSpec:
+    """The same server on ``asyncio``'s own loop or on ``uvloop``.
+
+    Args:
+        spec: One of ``HTTP_SERVERS``.
+        loop: ``asyncio`` or ``uvloop``.
+    """
+    if spec.module == "benchmarks.servers.sdk_http":
+        return dataclasses.replace(spec, args=(*spec.args, "--loop", loop))
+    return dataclasses.replace(spec, env={**spec.env, "MCP_EVENT_LOOP": loop})
 
 
 @dataclass
@@ -43,12 +63,14 @@ class HttpResult:
         errors: Answers that were not 200.
         seconds: The window's length.
         server_cpu: Server CPU seconds in the window.
+        reconnects: Connections the server ended (0 when keep-alive holds).
     """
 
     calls: int
     errors: int
     seconds: float
     server_cpu: float
+    reconnects: int = 0
 
     def summary(self) -> dict[str, Any]:
         """The figures as a flat dict."""
@@ -56,6 +78,7 @@ class HttpResult:
             "calls_per_second": self.calls / self.seconds,
             "server_cpu_us_per_call": self.server_cpu / self.calls * 1e6 if self.calls else None,
             "errors": self.errors,
+            "reconnects": self.reconnects,
         }
 
 
@@ -71,50 +94,54 @@ def _request_body(request_id: int) -> bytes:
 
 
 async def _drive(port: int, state: dict[str, Any], window: tuple[float, float]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    conn = h11.Connection(h11.CLIENT)
+    request_id = 0
     headers = [
         ("Host", f"127.0.0.1:{port}"),
         ("Content-Type", "application/json"),
         ("Accept", "application/json, text/event-stream"),
         ("MCP-Protocol-Version", "2025-11-25"),
     ]
-    request_id = 0
-    try:
-        while time.perf_counter() < window[1]:
-            request_id += 1
-            body = _request_body(request_id)
-            writer.write(
-                conn.send(
-                    h11.Request(
-                        method="POST",
-                        target="/mcp",
-                        headers=[*headers, ("Content-Length", str(len(body)))],
+    while time.perf_counter() < window[1]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        conn = h11.Connection(h11.CLIENT)
+        try:
+            while time.perf_counter() < window[1]:
+                request_id += 1
+                body = _request_body(request_id)
+                writer.write(
+                    conn.send(
+                        h11.Request(
+                            method="POST",
+                            target="/mcp",
+                            headers=[*headers, ("Content-Length", str(len(body)))],
+                        )
                     )
+                    + conn.send(h11.Data(data=body))
+                    + conn.send(h11.EndOfMessage())
                 )
-                + conn.send(h11.Data(data=body))
-                + conn.send(h11.EndOfMessage())
-            )
-            status = 0
-            while True:
-                event = conn.next_event()
-                if event is h11.NEED_DATA:
-                    conn.receive_data(await reader.read(65536))
-                elif isinstance(event, h11.Response):
-                    status = event.status_code
-                elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                status = 0
+                while True:
+                    event = conn.next_event()
+                    if event is h11.NEED_DATA:
+                        conn.receive_data(await reader.read(65536))
+                    elif isinstance(event, h11.Response):
+                        status = event.status_code
+                    elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                        break
+                now = time.perf_counter()
+                if window[0] <= now < window[1]:
+                    if status == 200:
+                        state["calls"] += 1
+                    else:
+                        state["errors"] += 1
+                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                    # Keep-alive is the point of the comparison: count any
+                    # connection the server ends, and open another.
+                    state["reconnects"] += 1
                     break
-            now = time.perf_counter()
-            if window[0] <= now < window[1]:
-                if status == 200:
-                    state["calls"] += 1
-                else:
-                    state["errors"] += 1
-            if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
-                return
-            conn.start_next_cycle()
-    finally:
-        writer.close()
+                conn.start_next_cycle()
+        finally:
+            writer.close()
 
 
 async def run_http_load(
@@ -131,7 +158,7 @@ async def run_http_load(
     """
     start = time.perf_counter()
     window = (start + warmup, start + warmup + seconds)
-    state: dict[str, Any] = {"calls": 0, "errors": 0}
+    state: dict[str, Any] = {"calls": 0, "errors": 0, "reconnects": 0}
 
     async def watch() -> float:
         await asyncio.sleep(max(0.0, window[0] - time.perf_counter()))
@@ -141,11 +168,15 @@ async def run_http_load(
 
     watching = asyncio.ensure_future(watch())
     await asyncio.gather(*(_drive(port, state, window) for _ in range(connections)))
-    return HttpResult(state["calls"], state["errors"], seconds, await watching)
+    return HttpResult(state["calls"], state["errors"], seconds, await watching, state["reconnects"])
 
 
 async def compare_http(
-    rounds: int = 3, seconds: float = 2.0, warmup: float = 0.5, progress: TextIO | None = None
+    rounds: int = 3,
+    seconds: float = 2.0,
+    warmup: float = 0.5,
+    progress: TextIO | None = None,
+    loop: str = "asyncio",
 ) -> dict[str, list[dict[str, Any]]]:
     """Run the HTTP load against each server in turn, ``rounds`` times.
 
@@ -154,6 +185,7 @@ async def compare_http(
         seconds: Measured seconds per run.
         warmup: Seconds of load before measuring.
         progress: Where to print a line per run.
+        loop: The event loop every server runs on: ``asyncio`` or ``uvloop``.
 
     Returns:
         Each server's figures, one dict per round.
@@ -163,7 +195,7 @@ async def compare_http(
     for round_ in range(rounds):
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:
-            async with launch(HTTP_SERVERS[name]) as server:
+            async with launch(on_loop(HTTP_SERVERS[name], loop)) as server:
                 result = await run_http_load(
                     server.port, server.pid, seconds=seconds, warmup=warmup
                 )

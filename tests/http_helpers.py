@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,12 +62,22 @@ class HttpLink:
         path: str,
         body: bytes = b"",
         headers: dict[str, str] | None = None,
+        repeated: Sequence[tuple[str, str]] = (),
     ) -> Answer:
-        """Send one request and read its whole response."""
+        """Send one request and read its whole response.
+
+        Args:
+            method: The HTTP method.
+            path: The target.
+            body: The body.
+            headers: Headers, one value each.
+            repeated: More header lines, sent after ``headers`` (a name may repeat).
+        """
         if self.h11.our_state is h11.DONE:
             self.h11.start_next_cycle()
         fields = {"Host": "127.0.0.1", "Content-Length": str(len(body)), **(headers or {})}
-        out = self.h11.send(h11.Request(method=method, target=path, headers=list(fields.items())))
+        lines = [*fields.items(), *repeated]
+        out = self.h11.send(h11.Request(method=method, target=path, headers=lines))
         if body:
             out += self.h11.send(h11.Data(data=body))
         out += self.h11.send(h11.EndOfMessage())
@@ -95,11 +106,12 @@ async def request(
     path: str = "/mcp",
     body: bytes = b"",
     headers: dict[str, str] | None = None,
+    repeated: Sequence[tuple[str, str]] = (),
 ) -> Answer:
     """One request on a fresh connection."""
     link = await HttpLink.open(port)
     try:
-        return await link.send(method, path, body, headers)
+        return await link.send(method, path, body, headers, repeated)
     finally:
         await link.close()
 

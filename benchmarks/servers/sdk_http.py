@@ -1,9 +1,11 @@
 """The official MCP SDK's own Streamable HTTP server with the benchmark's echo tool.
 
-Run as ``python -m benchmarks.servers.sdk_http [--port N] [--mode json|sse]``:
-an ``MCPServer`` (``mcp`` 2.x) serving ``echo`` through its
-``streamable_http_app`` on uvicorn, stateless (no sessions, like an App), with
-JSON replies (``json``, its cheapest mode) or SSE replies (``sse``).
+Run as ``python -m benchmarks.servers.sdk_http [--port N] [--mode json|sse]
+[--loop asyncio|uvloop]``: an ``MCPServer`` (``mcp`` 2.x) serving ``echo``
+through its ``streamable_http_app`` on uvicorn, stateless (no sessions, like
+an App), with JSON replies (``json``, its cheapest mode) or SSE replies
+(``sse``), on asyncio's own loop or on uvloop (what ``uvicorn.run`` picks
+when it is installed).
 """
 
 from __future__ import annotations
@@ -67,9 +69,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--mode", choices=("json", "sse"), default="json")
     parser.add_argument("--lifetime", type=float, default=600.0)
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(serve(options.port, options.mode, options.lifetime))
+    main = serve(options.port, options.mode, options.lifetime)
+    if options.loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
 
 
 if __name__ == "__main__":

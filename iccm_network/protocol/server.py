@@ -122,7 +122,7 @@ class ServerProtocol(ToolMethods, CatalogMethods):
         version: str | None = None,
     ) -> None:
         self._routes = routes
-        self._tool_named = dict(routes).get  # a plain dict's get: the hot path's lookup
+        self._tool_named = routes.lookup  # a plain dict's get: the hot path's lookup
         # Handshake era: every level goes out until logging/setLevel raises it.
         self._log_threshold = 0
         self._info = info
@@ -325,7 +325,7 @@ class ServerProtocol(ToolMethods, CatalogMethods):
             routes: The new route table.
         """
         self._routes = routes
-        self._tool_named = dict(routes).get
+        self._tool_named = routes.lookup
 
     def list_changed_frame(self, kind: str) -> str | None:
         """A ``notifications/<kind>/list_changed`` frame, if this connection takes one.

@@ -263,6 +263,11 @@ class RouteTable(Mapping[str, Tool]):
     def __getitem__(self, name: str) -> Tool:
         return self._tools[name]
 
+    @property
+    def lookup(self) -> Callable[[str], Tool | None]:
+        """The tool of a name, or ``None``: a plain dict's ``get``, for hot paths."""
+        return self._tools.get
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._tools)
 

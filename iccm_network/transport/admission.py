@@ -12,12 +12,11 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-from websockets.datastructures import Headers
+from typing import Protocol
 
 from iccm_network.config import Settings
 
-__all__ = ["Admission", "Refusal"]
+__all__ = ["Admission", "HeaderLookup", "Refusal"]
 
 logger = logging.getLogger("iccm_network.server")
 
@@ -39,6 +38,22 @@ class Refusal:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
+class HeaderLookup(Protocol):
+    """A request's headers as the checks read them (``websockets`` ``Headers`` has this)."""
+
+    def get_all(self, key: str) -> list[str]:
+        """Every value of a header, in order; empty when it is absent.
+
+        Args:
+            key: The header's name, any case.
+        """
+
+
+def _only(headers: HeaderLookup, name: str) -> str | None:
+    values = headers.get_all(name)
+    return values[0] if values else None
+
+
 def _loopback_only(host: str | None) -> bool:
     return host in ("127.0.0.1", "localhost", "::1")
 
@@ -53,7 +68,7 @@ class Admission:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def check_request(self, peer: str, headers: Headers) -> Refusal | None:
+    def check_request(self, peer: str, headers: HeaderLookup) -> Refusal | None:
         """The Origin, Host and bearer token checks, for both transports.
 
         Args:
@@ -65,12 +80,11 @@ class Admission:
         """
         settings = self.settings
         for name in ("Origin", "Host", "Authorization"):
-            # headers.get() raises on a repeated header; a repeat is also how
-            # a request smuggles a second value past a check.
+            # A repeat is how a request smuggles a second value past a check.
             if len(headers.get_all(name)) > 1:
                 logger.warning("refused a connection from %s: repeated %s", peer, name)
                 return Refusal(400, f"Repeated {name} header\n")
-        origin = headers.get("Origin")
+        origin = _only(headers, "Origin")
         if origin is not None and not self._origin_allowed(origin):
             logger.warning("refused a connection from %s: origin %r", peer, origin)
             return Refusal(403, "Origin not allowed\n")
@@ -79,7 +93,7 @@ class Admission:
             return refusal
         token = settings.auth_token
         if token is not None:
-            scheme, _, given = headers.get("Authorization", "").partition(" ")
+            scheme, _, given = (_only(headers, "Authorization") or "").partition(" ")
             # Compare fixed-length digests: compare_digest on the tokens
             # themselves would still give their length away.
             given_digest = hashlib.sha256(given.strip().encode("utf-8", "surrogateescape"))
@@ -100,7 +114,7 @@ class Admission:
         # the Host check below still stops DNS rebinding.
         return _loopback_only(self.settings.host) and _LOOPBACK_ORIGIN.fullmatch(origin) is not None
 
-    def check_host(self, peer: str, headers: Headers) -> Refusal | None:
+    def check_host(self, peer: str, headers: HeaderLookup) -> Refusal | None:
         """The Host check alone (DNS-rebinding protection), for ``/healthz`` too.
 
         Args:
@@ -116,7 +130,7 @@ class Admission:
         if len(headers.get_all("Host")) > 1:
             logger.warning("refused a connection from %s: repeated Host", peer)
             return Refusal(400, "Repeated Host header\n")
-        host = headers.get("Host", "").lower()
+        host = (_only(headers, "Host") or "").lower()
         name = host if host.endswith("]") else host.rpartition(":")[0] or host
         allowed = {h.lower() for h in allowed_hosts}
         if host not in allowed and name not in allowed and name.strip("[]") not in allowed:

@@ -18,13 +18,13 @@ read what was sent before.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 import h11
-from websockets.datastructures import Headers
 
 from iccm_network.catalog.table import Catalog
 from iccm_network.config import Settings
@@ -39,7 +39,7 @@ from iccm_network.logs import CallLog
 from iccm_network.protocol.server import ServerInfo, ServerProtocol, decode
 from iccm_network.protocol.versions import ALL_VERSIONS, META_PROTOCOL_VERSION, MODERN_VERSIONS
 from iccm_network.tools.routes import RouteTable
-from iccm_network.transport.admission import Refusal
+from iccm_network.transport.admission import HeaderLookup, Refusal
 from iccm_network.transport.calls import WorkerThreads
 from iccm_network.transport.serving import CallRunner
 
@@ -80,10 +80,10 @@ class HttpHost(Protocol):
     def is_abandoning(self) -> bool:
         """True when shutdown cancels the calls still running."""
 
-    def check_request(self, peer: str, headers: Headers) -> Refusal | None:
+    def check_request(self, peer: str, headers: HeaderLookup) -> Refusal | None:
         """The Origin, Host and token checks WebSocket handshakes get."""
 
-    def check_host(self, peer: str, headers: Headers) -> Refusal | None:
+    def check_host(self, peer: str, headers: HeaderLookup) -> Refusal | None:
         """The Host check alone (for ``/healthz``)."""
 
     def health(self) -> tuple[int, bytes]:
@@ -141,14 +141,50 @@ class _Exchange:
         await self._owner.send_event(frame)
 
 
-def _header(headers: Headers, name: str) -> str | None:
-    # A repeated header is read as one list, which then matches nothing.
-    values = headers.get_all(name)
-    return ", ".join(values) if values else None
+class _Fields:
+    """A request's headers by lower-case name: what the checks need, built in one pass.
+
+    ``websockets``' ``Headers`` would do, at several times the cost per request.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
+        values: dict[str, list[str]] = {}
+        for name, value in headers:
+            key = name.decode("latin-1").lower()
+            if key in values:
+                values[key].append(value.decode("latin-1"))
+            else:
+                values[key] = [value.decode("latin-1")]
+        self._values = values
+
+    def get_all(self, key: str) -> list[str]:
+        """Every value of a header, in order; empty when it is absent.
+
+        Args:
+            key: The header's name, any case.
+        """
+        return self._values.get(key.lower(), [])
+
+    def get(self, key: str) -> str | None:
+        """A header's value; a repeated one is read as one list, which then matches nothing.
+
+        Args:
+            key: The header's name in lower case.
+        """
+        values = self._values.get(key)
+        if values is None:
+            return None
+        return values[0] if len(values) == 1 else ", ".join(values)
 
 
-def _media_types(value: str) -> set[str]:
-    return {part.split(";", 1)[0].strip().lower() for part in value.split(",") if part.strip()}
+@functools.lru_cache(maxsize=64)
+def _media_types(value: str) -> frozenset[str]:
+    # Clients send the same few Content-Type and Accept values on every request.
+    return frozenset(
+        part.split(";", 1)[0].strip().lower() for part in value.split(",") if part.strip()
+    )
 
 
 class HttpConnection:
@@ -317,9 +353,8 @@ class HttpConnection:
     async def _request(self, request: h11.Request, deadline: float) -> None:
         host = self._host
         settings = host.settings
-        headers = Headers()
-        for name, value in request.headers:
-            headers[name.decode("latin-1")] = value.decode("latin-1")
+        # raw_items() is one list; iterating h11's Headers is a call per line.
+        headers = _Fields(request.headers.raw_items())
         method = request.method.decode("ascii", "replace")
         path = request.target.decode("latin-1").partition("?")[0]
         if path == "/healthz":
@@ -343,10 +378,10 @@ class HttpConnection:
         if refusal is not None:
             self._refuse(refusal, close=True)
             return
-        if _media_types(_header(headers, "Content-Type") or "") != {"application/json"}:
+        if _media_types(headers.get("content-type") or "") != {"application/json"}:
             self._refuse(Refusal(415, "Content-Type must be application/json\n"), close=True)
             return
-        accept = _media_types(_header(headers, "Accept") or "*/*")
+        accept = _media_types(headers.get("accept") or "*/*")
         json_ok = bool(accept & {"application/json", "application/*", "*/*"})
         sse_ok = bool(accept & {"text/event-stream", "text/*", "*/*"})
         if not (json_ok or sse_ok):
@@ -356,7 +391,7 @@ class HttpConnection:
             )
             return
         limit = settings.max_message_size
-        length = _header(headers, "Content-Length")
+        length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             self._refuse(Refusal(413, f"Body over {limit} bytes (max_message_size)\n"), close=True)
             return
@@ -385,17 +420,18 @@ class HttpConnection:
                     self._refuse(Refusal(408, "Request body too slow\n"), close=True)
                 return None
 
-    async def _serve_body(self, body: bytes, headers: Headers, json_ok: bool, sse_ok: bool) -> None:
+    async def _serve_body(self, body: bytes, headers: _Fields, json_ok: bool, sse_ok: bool) -> None:
         host = self._host
         settings = host.settings
-        header_version = _header(headers, "MCP-Protocol-Version")
+        header_version = headers.get("mcp-protocol-version")
         try:
             message = decode(body)
         except (ValueError, UnicodeDecodeError):
             error = ParseError("Parse error: the body is not valid JSON")
             self._reply(400, ServerProtocol.error_frame(None, error), sse_ok and not json_ok)
             return
-        problem = _header_problem(message, headers, header_version)
+        version = _modern_version(message)
+        problem = _header_problem(message, version, headers, header_version)
         if problem is not None:
             request_id = message.get("id") if isinstance(message, dict) else None
             if not isinstance(request_id, (str, int, float)) or isinstance(request_id, bool):
@@ -403,7 +439,7 @@ class HttpConnection:
             frame = ServerProtocol.error_frame(request_id, problem)
             self._reply(400, frame, sse_ok and not json_ok)
             return
-        modern = _modern_version(message) is not None
+        modern = version is not None
         protocol = ServerProtocol(
             host.routes,
             host.info,
@@ -481,7 +517,9 @@ def _expects_reply(message: Any) -> bool:
     )
 
 
-def _header_problem(message: Any, headers: Headers, header_version: str | None) -> MCPError | None:
+def _header_problem(
+    message: Any, version: Any, headers: _Fields, header_version: str | None
+) -> MCPError | None:
     """Why the headers and the body disagree, if they do."""
     if header_version is not None and header_version not in ALL_VERSIONS:
         return UnsupportedProtocolVersion(
@@ -494,7 +532,6 @@ def _header_problem(message: Any, headers: Headers, header_version: str | None) 
                 f"Invalid Request: Streamable HTTP takes a batch only under {_BATCH_VERSION}"
             )
         return None
-    version = _modern_version(message)
     if version is None:
         if header_version in MODERN_VERSIONS and _expects_reply(message):
             return InvalidRequest(
@@ -508,14 +545,14 @@ def _header_problem(message: Any, headers: Headers, header_version: str | None) 
             f" disagrees with params._meta ({version})"
         )
     assert type(message) is dict
-    method = _header(headers, "Mcp-Method")
+    method = headers.get("mcp-method")
     if method is None:
         return InvalidRequest("Invalid Request: the Mcp-Method header is missing")
     if method != message.get("method"):
         return InvalidRequest(
             f"Invalid Request: the Mcp-Method header ({method}) disagrees with the body"
         )
-    name = _header(headers, "Mcp-Name")
+    name = headers.get("mcp-name")
     params = message.get("params")
     named = None
     if type(params) is dict:

@@ -51,7 +51,7 @@ from iccm_network.config import Settings
 from iccm_network.logs import CallLog, log_startup, mark_shipper_connection
 from iccm_network.protocol.server import ServerInfo, ServerProtocol
 from iccm_network.tools.routes import RouteTable
-from iccm_network.transport.admission import Admission, Refusal
+from iccm_network.transport.admission import Admission, HeaderLookup, Refusal
 from iccm_network.transport.calls import WorkerThreads
 from iccm_network.transport.list_changes import ListChanges
 from iccm_network.transport.serving import CallRunner
@@ -412,7 +412,7 @@ class Server:
     def _host_refusal(self, connection: ServerConnection, headers: Headers) -> Response | None:
         return refusal_response(connection, self.check_host(peer_of(connection), headers))
 
-    def check_request(self, peer: str, headers: Headers) -> Refusal | None:
+    def check_request(self, peer: str, headers: HeaderLookup) -> Refusal | None:
         """The Origin, Host and bearer token checks, for both transports.
 
         Args:
@@ -421,7 +421,7 @@ class Server:
         """
         return self._admission.check_request(peer, headers)
 
-    def check_host(self, peer: str, headers: Headers) -> Refusal | None:
+    def check_host(self, peer: str, headers: HeaderLookup) -> Refusal | None:
         """The Host check alone (DNS-rebinding protection), for ``/healthz`` too.
 
         Args:

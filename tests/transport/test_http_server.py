@@ -7,6 +7,7 @@ requests; the SDK and MCPClient tests are in their own files.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -296,6 +297,31 @@ async def test_origin_host_and_token_are_checked_as_for_websocket() -> None:
     assert local.status == 200  # bound to loopback only: loopback origins are allowed
     assert bad_host.status == 403
     assert good.status == 200
+
+
+async def test_repeated_headers_are_refused_or_match_nothing() -> None:
+    ping = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode()
+    modern = json.dumps(call("add", {"a": 1, "b": 2}, _meta=META)).encode()
+    token = ("Authorization", "Bearer s3cret")
+    method = ("Mcp-Method", "tools/call")
+    async with (
+        bounded(),
+        app.serving(host="127.0.0.1", port=0, auth_token="s3cret") as server,
+    ):
+        post = functools.partial(request, server.port, "POST", "/mcp")
+        two_tokens = await post(ping, JSON_HEADERS, [token, ("Authorization", "Bearer x")])
+        origins = [("Origin", "http://localhost"), ("Origin", "https://evil.example")]
+        two_origins = await post(ping, JSON_HEADERS, [token, *origins])
+        # Header names are read in any case; a repeated Mcp-Method matches nothing.
+        lower_case = {"content-type": "application/json", "mcp-method": "tools/call"}
+        good = await post(modern, lower_case, [token])
+        twice = await post(modern, JSON_HEADERS, [token, method, method])
+    assert (two_tokens.status, two_tokens.body) == (400, b"Repeated Authorization header\n")
+    assert (two_origins.status, two_origins.body) == (400, b"Repeated Origin header\n")
+    assert good.status == 200
+    assert good.json()["result"]["structuredContent"] == {"result": 3}
+    assert twice.status == 400
+    assert "Mcp-Method header" in twice.json()["error"]["message"]
 
 
 async def test_loopback_origins_are_refused_when_bound_beyond_loopback() -> None:
