@@ -205,11 +205,10 @@ class PendingHandshakes:
                 self._shed_logged = now
         pending[connection] = None
 
-    def pop(self, connection: Any, default: None = None) -> None:
+    def discard(self, connection: Any) -> None:
         """Stop counting ``connection`` (its handshake ended, one way or another).
 
         Args:
             connection: The connection.
-            default: Ignored; ``dict.pop``'s shape.
         """
         self._pending.pop(connection, None)

@@ -36,7 +36,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any
 
 from websockets.asyncio.server import Server as WebSocketServer
 from websockets.asyncio.server import ServerConnection, serve
@@ -344,7 +344,7 @@ class Server:
 
     def tcp_closed(self, connection: PortConnection) -> None:
         """A TCP connection closed."""
-        self._handshaking.pop(connection, None)
+        self._handshaking.discard(connection)
         self._http.discard(connection)
 
     # -- handshake -----------------------------------------------------------
@@ -365,7 +365,7 @@ class Server:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         # The request is complete: from here on the handshake finishes in
         # one turn of the loop, so it no longer counts as unfinished.
-        self._handshaking.pop(cast(PortConnection, connection), None)
+        self._handshaking.discard(connection)
         if request.path.partition("?")[0] == "/healthz":
             # The Host check guards against DNS rebinding, which would let a
             # web page read the server's name and version here too.
@@ -466,7 +466,7 @@ class Server:
         Returns:
             False when ``max_connections`` are busy already.
         """
-        self._handshaking.pop(connection, None)
+        self._handshaking.discard(connection)
         if not self._admit(connection):
             return False
         self._connections[connection] = runner
@@ -492,7 +492,7 @@ class Server:
 
     async def _handle(self, connection: ServerConnection) -> None:
         assert isinstance(connection, PortConnection)
-        self._handshaking.pop(connection, None)
+        self._handshaking.discard(connection)
         started = time.monotonic()
         peer = peer_of(connection)
         request = connection.request
