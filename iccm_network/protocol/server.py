@@ -70,6 +70,7 @@ from iccm_network.protocol.wire import (
     error_message,
     finish_result,
     id_key,
+    notification_message,
     result_message,
     valid_id,
 )
@@ -276,7 +277,7 @@ class ServerProtocol(ToolMethods, CatalogMethods):
         Args:
             params: The notification's params.
         """
-        return encode({"jsonrpc": "2.0", "method": "notifications/progress", "params": params})
+        return encode(notification_message("notifications/progress", params))
 
     def resource_updated(self, uri: str) -> None:
         """Queue ``notifications/resources/updated`` if this connection subscribed to ``uri``.
@@ -314,7 +315,7 @@ class ServerProtocol(ToolMethods, CatalogMethods):
             threshold = self._log_threshold
         if LOG_LEVELS.index(params["level"]) < threshold:
             return None
-        return encode({"jsonrpc": "2.0", "method": "notifications/message", "params": params})
+        return encode(notification_message("notifications/message", params))
 
     def replace_routes(self, routes: RouteTable) -> None:
         """Serve ``routes`` from now on (tools added or removed after start).
@@ -338,7 +339,7 @@ class ServerProtocol(ToolMethods, CatalogMethods):
         """
         if self._version is None:
             return None
-        return encode({"jsonrpc": "2.0", "method": f"notifications/{kind}/list_changed"})
+        return encode(notification_message(f"notifications/{kind}/list_changed"))
 
     # -- dispatch ------------------------------------------------------------
 
@@ -346,7 +347,7 @@ class ServerProtocol(ToolMethods, CatalogMethods):
         self._writes.append(encode(message))
 
     def _notify(self, method: str, params: dict[str, Any]) -> None:
-        self._write({"jsonrpc": "2.0", "method": method, "params": params})
+        self._write(notification_message(method, params))
 
     def _receive_batch(self, messages: list[Any]) -> None:
         if not messages:

@@ -28,6 +28,7 @@ __all__ = [
     "finish_result",
     "id_key",
     "list_page",
+    "notification_message",
     "result_message",
     "valid_id",
 ]
@@ -125,6 +126,19 @@ def error_message(request_id: RequestId, error: MCPError) -> dict[str, Any]:
         error: The error, with its code.
     """
     return {"jsonrpc": "2.0", "id": request_id, "error": error.to_error()}
+
+
+def notification_message(method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A JSON-RPC notification (no ``id``, so no reply).
+
+    Args:
+        method: The method, such as ``notifications/progress``.
+        params: Its params, if it has any.
+    """
+    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if params is not None:
+        message["params"] = params
+    return message
 
 
 def finish_result(result: dict[str, Any], feats: Features) -> dict[str, Any]:
