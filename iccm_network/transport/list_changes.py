@@ -11,8 +11,6 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from websockets.exceptions import ConnectionClosed
-
 from iccm_network.protocol.server import ServerProtocol
 
 __all__ = ["ListChanges"]
@@ -62,8 +60,6 @@ class ListChanges:
 
     @staticmethod
     async def _notify(connection: Any, frame: str) -> None:
-        try:
-            async with connection.sending:
-                await connection.send(frame)
-        except ConnectionClosed:
-            pass
+        # send_notification drops the frame if the connection has closed.
+        async with connection.sending:
+            await connection.send_notification(frame)
