@@ -284,6 +284,13 @@ def check_tool(
     invalid = invalid_cases_for(tool)
     if not invalid.is_empty:  # an open object of ``Any`` values has nothing to break
         tests.append(given(invalid)(refuses_invalid_arguments))
+    _run_tests(tests, loop, max_examples)
+
+
+def _run_tests(
+    tests: list[Callable[[], None]], loop: asyncio.AbstractEventLoop, max_examples: int | None
+) -> None:
+    """Run Hypothesis tests that call through ``loop``, then close the loop."""
     try:
         for test in tests:
             if max_examples is not None:

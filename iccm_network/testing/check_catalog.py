@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import quote
 
 from hypothesis import given
-from hypothesis import settings as hypothesis_settings
 
 from iccm_network.app import App
 from iccm_network.catalog.prompts import Prompt
@@ -29,7 +28,7 @@ from iccm_network.catalog.resources import Resource
 from iccm_network.catalog.text_arguments import is_text_schema
 from iccm_network.errors import InvalidParams
 from iccm_network.protocol.versions import LATEST_HANDSHAKE_VERSION
-from iccm_network.testing.check import _covers, _Probe
+from iccm_network.testing.check import _covers, _Probe, _run_tests
 from iccm_network.testing.local import LocalConnection
 from iccm_network.testing.strategies import InvalidCase, arguments_for, invalid_cases_for
 
@@ -167,14 +166,7 @@ def _check(
                     refuses_invalid_arguments
                 )
             )
-        try:
-            for test in tests:
-                if max_examples is not None:
-                    test = hypothesis_settings(max_examples=max_examples)(test)
-                test()
-        finally:
-            loop.run_until_complete(loop.shutdown_default_executor())
-            loop.close()
+        _run_tests(tests, loop, max_examples)
 
 
 def check_prompt(
