@@ -2,23 +2,24 @@
 
 ``MemoryServer`` is what the WebSocket server does for one connection, minus
 the socket: text in, through ``ServerProtocol`` and the route table,
-validation, conversion and ``run_call`` (sync tools on worker threads, the
-tool's timeout, a ``Context``), and text out to a callback. The in-memory
-client transport (``MCPClient(app)``) and ``testing.LocalConnection`` are
-built on it.
+validation, conversion and the servers' own ``CallRunner`` (sync tools on
+worker threads, the tool's timeout, a ``Context``), and text out to a
+callback. The in-memory client transport (``MCPClient(app)``) and
+``testing.LocalConnection`` are built on it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 from iccm_network.config import Settings
-from iccm_network.protocol.outcomes import Cancelled, Outcome
-from iccm_network.protocol.server import ServerInfo, ServerProtocol, ToolCall
+from iccm_network.logs import CallLog
+from iccm_network.protocol.server import ServerInfo, ServerProtocol
 from iccm_network.tools.routes import RouteTable, Tool
-from iccm_network.transport.calls import WorkerThreads, run_call
+from iccm_network.transport.calls import WorkerThreads
+from iccm_network.transport.serving import CallRunner
 
 __all__ = ["InMemoryApp", "MemoryServer"]
 
@@ -73,9 +74,16 @@ class MemoryServer:
             max_batch=settings.max_batch,
             catalog=getattr(app, "catalog", None),
         )
-        self._default_timeout = settings.tool_timeout
         self._write = write
-        self._tasks: dict[asyncio.Task[None], ToolCall] = {}
+        self._runner = CallRunner(
+            self._protocol,
+            _MemoryChannel(write),
+            _WORKERS,
+            default_timeout=settings.tool_timeout,
+            abandoning=_never,
+            # Counted, never written: no summary timer runs in memory.
+            call_log=CallLog(settings.log_summary_interval),
+        )
         self._catalog = getattr(app, "catalog", None)
         # Kept here: the catalog holds listeners weakly.
         self._listener = self._resource_updated
@@ -85,7 +93,7 @@ class MemoryServer:
     @property
     def running(self) -> int:
         """Calls running now."""
-        return len(self._tasks)
+        return len(self._runner.tasks)
 
     def receive_text(self, text: str) -> list[asyncio.Task[None]]:
         """Read one message; start the calls it asks for; return their tasks.
@@ -94,25 +102,16 @@ class MemoryServer:
             text: A JSON-RPC message or batch, as text.
         """
         self._protocol.receive_text(text)
-        started = []
-        for call in self._protocol.calls_to_run():
-            task = asyncio.ensure_future(self._run(call))
-            self._tasks[task] = call
-            task.add_done_callback(self._tasks.pop)
-            started.append(task)
-        for call in self._protocol.calls_to_cancel():
-            for task, running in self._tasks.items():
-                if running is call:
-                    task.cancel()
+        before = set(self._runner.tasks)
+        self._runner.start_calls()
         self._flush()
-        return started
+        return [task for task in self._runner.tasks if task not in before]
 
     def close(self) -> None:
         """Cancel every call still running (the connection is gone)."""
         if self._catalog is not None:
             self._catalog.listeners.discard(self._listener)
-        for task in list(self._tasks):
-            task.cancel()
+        self._runner.cancel_all()
 
     async def _resource_updated(self, uri: str) -> None:
         self._protocol.resource_updated(uri)
@@ -122,25 +121,25 @@ class MemoryServer:
         for frame in self._protocol.data_to_send():
             self._write(frame)
 
-    async def _run(self, call: ToolCall) -> None:
-        async def send_progress(params: dict[str, Any]) -> None:
-            self._write(self._protocol.progress_frame(params))
 
-        async def send_log(params: dict[str, Any]) -> None:
-            frame = self._protocol.log_frame(call, params)
-            if frame is not None:
-                self._write(frame)
+class _MemoryChannel:
+    """Frames to a callback: the ``Channel`` a ``CallRunner`` writes to in memory."""
 
-        outcome: Outcome
-        try:
-            outcome = await run_call(
-                call,
-                _WORKERS,
-                default_timeout=self._default_timeout,
-                send_progress=send_progress,
-                send_log=send_log,
-            )
-        except asyncio.CancelledError:
-            outcome = Cancelled()
-        self._protocol.complete(call, outcome)
-        self._flush()
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self.sending = asyncio.Lock()
+        self.calls_begun = 0
+        self._write = write
+
+    def is_open(self) -> bool:
+        return True
+
+    async def send_replies(self, frames: list[str]) -> None:
+        for frame in frames:
+            self._write(frame)
+
+    async def send_notification(self, frame: str) -> None:
+        self._write(frame)
+
+
+def _never() -> bool:
+    return False
