@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from iccm_network.logs import parse_level
+from iccm_network.levels import parse_level
 
 __all__ = ["Settings"]
 

@@ -42,40 +42,9 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
+from iccm_network.config import Settings
+from iccm_network.levels import TRACE, parse_level
 from iccm_network.protocol.versions import HANDSHAKE_VERSIONS, MODERN_VERSIONS
-
-
-class _StartupSettings(Protocol):
-    """The settings ``startup_lines`` states (``iccm_network.config.Settings`` has them)."""
-
-    @property
-    def max_message_size(self) -> int: ...
-    @property
-    def max_in_flight(self) -> int: ...
-    @property
-    def max_connections(self) -> int: ...
-    @property
-    def max_batch(self) -> int: ...
-    @property
-    def max_unsent_bytes(self) -> int: ...
-    @property
-    def compression(self) -> str: ...
-    @property
-    def log_summary_interval(self) -> float | None: ...
-    @property
-    def tool_timeout(self) -> float | None: ...
-    @property
-    def shutdown_grace(self) -> float: ...
-    @property
-    def allowed_origins(self) -> tuple[str, ...]: ...
-    @property
-    def allowed_hosts(self) -> tuple[str, ...]: ...
-    @property
-    def auth_token(self) -> str | None: ...
-    @property
-    def godot_url(self) -> str | None: ...
-    @property
-    def logging_enabled(self) -> bool: ...
 
 
 class _Named(Protocol):
@@ -95,7 +64,7 @@ class Started(Protocol):
     @property
     def info(self) -> _Named: ...
     @property
-    def settings(self) -> _StartupSettings: ...
+    def settings(self) -> Settings: ...
     @property
     def routes(self) -> Iterable[str]: ...
     @property
@@ -122,21 +91,9 @@ calls_logger = logging.getLogger("iccm_network.calls")
 LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 """The stderr format ``configure_logging()`` sets up."""
 
-TRACE: Final = 5
-"""A level below ``DEBUG``; ``MCP_LOG_LEVEL=TRACE`` selects it."""
-
 SHIPPER_HEADER: Final = "X-ICCM-Log-Shipper"
 """Request header a log shipper sends when it connects (value: its component)."""
 
-_LEVELS: Final = {
-    "TRACE": TRACE,
-    "DEBUG": logging.DEBUG,
-    "INFO": logging.INFO,
-    "WARN": logging.WARNING,
-    "WARNING": logging.WARNING,
-    "ERROR": logging.ERROR,
-    "CRITICAL": logging.CRITICAL,
-}
 
 _shipper_connection: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "iccm_network_shipper_connection", default=False
@@ -165,27 +122,6 @@ def mark_shipper_connection(headers: Mapping[str, str]) -> bool:
 def in_shipper_connection() -> bool:
     """Whether the code running now serves a log shipper's connection."""
     return _shipper_connection.get()
-
-
-def parse_level(level: str | int) -> int:
-    """A logging level from a name (any case, ``WARN`` and ``TRACE`` too) or a number.
-
-    Args:
-        level: ``"info"``, ``"WARNING"``, ``"TRACE"``, ``20``, ...
-
-    Raises:
-        ValueError: The name is not a level.
-    """
-    if isinstance(level, int):
-        return level
-    name = level.strip().upper()
-    if name.isdigit():
-        return int(name)
-    try:
-        return _LEVELS[name]
-    except KeyError:
-        known = ", ".join(name for name in _LEVELS if name != "WARN")
-        raise ValueError(f"unknown log level {level!r} (expected one of {known})") from None
 
 
 def configure_logging(level: str | int = "INFO") -> bool:
