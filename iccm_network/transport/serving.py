@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import logging
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -23,8 +22,6 @@ from iccm_network.protocol.server import ServerProtocol, ToolCall
 from iccm_network.transport.calls import WorkerThreads, run_call
 
 __all__ = ["CallRunner", "Channel"]
-
-logger = logging.getLogger("iccm_network.server")
 
 
 class Channel(Protocol):
