@@ -120,6 +120,14 @@ class _Exchange:
     def is_open(self) -> bool:
         return not self._owner.lost
 
+    def has_room(self) -> bool:
+        # A streamed reply is written to the socket; a JSON one only collected.
+        return not self.streaming
+
+    def write_replies(self, frames: list[str]) -> None:
+        self.final.extend(frames)
+        self.finish()
+
     async def send_replies(self, frames: list[str]) -> None:
         if self.streaming:
             for frame in frames:

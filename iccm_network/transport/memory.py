@@ -133,6 +133,13 @@ class _MemoryChannel:
     def is_open(self) -> bool:
         return True
 
+    def has_room(self) -> bool:
+        return True
+
+    def write_replies(self, frames: list[str]) -> None:
+        for frame in frames:
+            self._write(frame)
+
     async def send_replies(self, frames: list[str]) -> None:
         for frame in frames:
             self._write(frame)

@@ -38,6 +38,16 @@ class Channel(Protocol):
     def is_open(self) -> bool:
         """True while the peer can still receive frames."""
 
+    def has_room(self) -> bool:
+        """True when replies can be written now, without waiting for the peer."""
+
+    def write_replies(self, frames: list[str]) -> None:
+        """Write replies now; only right after ``has_room()`` said so.
+
+        Args:
+            frames: Encoded frames, in order.
+        """
+
     async def send_replies(self, frames: list[str]) -> None:
         """Send replies the protocol produced (responses, errors, batches).
 
@@ -117,6 +127,19 @@ class CallRunner:
                     task.cancel()
         return len(calls)
 
+    async def send(self, frames: list[str]) -> None:
+        """Send replies the protocol produced outside a call (a ping's, a batch's).
+
+        Args:
+            frames: Encoded frames, in order.
+        """
+        channel = self._channel
+        if not channel.sending.locked() and channel.has_room():
+            channel.write_replies(frames)
+            return
+        async with channel.sending:
+            await channel.send_replies(frames)
+
     def cancel_all(self) -> None:
         """Cancel every running call (the peer is gone)."""
         for task in self.tasks:
@@ -152,8 +175,15 @@ class CallRunner:
         # Replies are shaped one at a time, when the channel has room for
         # them: a client that does not read holds back its calls' outcomes,
         # never a pile of encoded frames.
+        protocol = self._protocol
+        if not channel.sending.locked() and channel.has_room():
+            # The common case: nothing to wait for, so no lock to take.
+            protocol.complete(call, outcome)
+            frames = protocol.data_to_send()
+            if frames:
+                channel.write_replies(frames)
+            return
         async with channel.sending:
-            protocol = self._protocol
             protocol.complete(call, outcome)
             del outcome
             frames = protocol.data_to_send()

@@ -541,6 +541,7 @@ class Server:
             catalog.listeners.add(listener)
         self._changes.protocols[connection] = protocol
         launched = 0
+        max_unsent = settings.max_unsent_bytes
         try:
             async for message in connection:
                 if not isinstance(message, str):
@@ -552,9 +553,7 @@ class Server:
                     launched += start_calls()
                     frames = protocol.data_to_send()
                     if frames:
-                        async with connection.sending:
-                            for frame in frames:
-                                await connection.send(frame)
+                        await runner.send(frames)
                         del frames
                     if launched - connection.calls_begun >= _UNSTARTED or protocol.more_to_process:
                         # Requests read in a row have started calls that have
@@ -567,7 +566,8 @@ class Server:
                     protocol.process_more()
                 # Replies the client has not read stop the reading of its
                 # requests, so they cannot pile up in the server's memory.
-                await connection.room_to_send(settings.max_unsent_bytes)
+                if connection.transport.get_write_buffer_size() > max_unsent:
+                    await connection.room_to_send(max_unsent)
         except ConnectionClosed:
             pass
         finally:

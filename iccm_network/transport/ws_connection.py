@@ -220,6 +220,29 @@ class PortConnection(ServerConnection):
         """True while frames can be sent (the ``Channel`` interface)."""
         return self.state is State.OPEN
 
+    def has_room(self) -> bool:
+        """True when a reply can be written now: open, and not held back by a slow reader."""
+        return self.protocol.state is State.OPEN and not self.paused
+
+    def write_replies(self, frames: list[str]) -> None:
+        """Write the protocol's replies now, as ``send`` would without its wait.
+
+        Only right after ``has_room()``: ``send``'s context manager and drain
+        cost more than the write itself for a small reply, and there is
+        nothing to wait for.
+
+        Args:
+            frames: Encoded frames, in order.
+        """
+        for frame in frames:
+            self.protocol.send_text(frame.encode())
+        try:
+            self.send_data()
+        except Exception:
+            # As send() does: a failed write ends the connection (the read
+            # loop then sees it closed).
+            self.transport.abort()
+
     async def send_replies(self, frames: list[str]) -> None:
         """Send the protocol's replies; a closed connection drops them.
 
