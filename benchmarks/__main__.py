@@ -23,6 +23,7 @@ from benchmarks.launcher import (
     cold_start,
     default_install,
     iccm_variant,
+    import_time,
     launch,
 )
 from benchmarks.loadgen import run_idle, run_large, run_load
@@ -78,7 +79,15 @@ async def _large(args: argparse.Namespace) -> dict[str, Any]:
 async def _coldstart(args: argparse.Namespace) -> dict[str, Any]:
     spec = _spec(args)
     times = [await cold_start(spec, ("--tools", str(args.tools))) for _ in range(args.repeats)]
-    return {"tools": args.tools, "cold_start_ms": sorted(times)[len(times) // 2] * 1e3}
+    figures = {"tools": args.tools, "cold_start_ms": _median(times) * 1e3}
+    if spec.module == SERVERS["iccm"].module:
+        imports = [import_time(spec) for _ in range(args.repeats)]
+        figures["import_iccm_network_ms"] = _median(imports) * 1e3
+    return figures
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
 
 
 def _parser() -> argparse.ArgumentParser:

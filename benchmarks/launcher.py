@@ -7,6 +7,7 @@ A server process is bounded twice: it exits when its standard input closes
 from __future__ import annotations
 
 import asyncio
+import compileall
 import contextlib
 import hashlib
 import os
@@ -31,6 +32,7 @@ __all__ = [
     "cold_start",
     "default_install",
     "iccm_variant",
+    "import_time",
     "launch",
 ]
 
@@ -133,7 +135,7 @@ SERVERS: dict[str, ServerSpec] = {
 def default_install(progress: IO[str] | None = None) -> Path:
     """Create or refresh ``DEFAULT_INSTALL``: a venv with ``pip install ROOT``, no extras.
 
-    The install is redone when ``pyproject.toml`` changes. The server still
+    The install is redone when ``pyproject.toml`` or the interpreter changes. The server still
     imports ``iccm_network`` from the source tree (``ROOT`` comes first on
     its path), so it runs the current code with exactly the dependencies a
     plain install brings.
@@ -146,7 +148,10 @@ def default_install(progress: IO[str] | None = None) -> Path:
     """
     python = DEFAULT_INSTALL / "bin" / "python"
     stamp = DEFAULT_INSTALL / "pyproject.sha256"
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    # Remade for another interpreter too: the venv takes the running one's version.
+    digest = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + sys.version.encode()
+    ).hexdigest()
     if python.exists() and stamp.exists() and stamp.read_text() == digest:
         return python
     if progress is not None:
@@ -159,6 +164,21 @@ def default_install(progress: IO[str] | None = None) -> Path:
     )
     stamp.write_text(digest)
     return python
+
+
+_COMPILED: set[str] = set()
+
+
+def _byte_compile(spec: ServerSpec) -> None:
+    # pip writes a package's bytecode when it installs it, so a user's server
+    # never compiles its modules at start; one served from a source tree
+    # would, on every start, where PYTHONDONTWRITEBYTECODE is set.
+    for root in (*spec.pythonpath, str(ROOT)):
+        if root not in _COMPILED:
+            package = Path(root) / "iccm_network"
+            if package.is_dir():
+                compileall.compile_dir(package, quiet=1)
+            _COMPILED.add(root)
 
 
 def _stderr(spec: ServerSpec) -> Any:
@@ -227,6 +247,7 @@ async def launch(spec: ServerSpec, *extra: str) -> AsyncIterator[RunningServer]:
     Raises:
         RuntimeError: The server exited or did not announce a port in time.
     """
+    _byte_compile(spec)
     stderr = _stderr(spec)
     try:
         process = await asyncio.create_subprocess_exec(
@@ -280,6 +301,7 @@ async def cold_start(spec: ServerSpec, extra: Sequence[str] = ()) -> float:
         RuntimeError: The port did not accept connections in time.
     """
     port = _free_port()
+    _byte_compile(spec)
     stderr = _stderr(spec)
     started = time.perf_counter()
     try:
@@ -302,3 +324,27 @@ async def cold_start(spec: ServerSpec, extra: Sequence[str] = ()) -> float:
         return time.perf_counter() - started
     finally:
         await _stop(process)
+
+
+def import_time(spec: ServerSpec) -> float:
+    """Seconds that ``import iccm_network`` takes in a fresh process of ``spec``'s Python.
+
+    Read from ``python -X importtime`` (the import alone, not the
+    interpreter's start), with the bytecode written as an install writes it.
+
+    Args:
+        spec: An iccm-network server: its interpreter, path and environment.
+    """
+    _byte_compile(spec)
+    done = subprocess.run(
+        [spec.python or sys.executable, "-X", "importtime", "-c", "import iccm_network"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=spec.environment(),
+        cwd=spec.cwd,
+    )
+    for line in reversed(done.stderr.splitlines()):
+        if line.rstrip().endswith("| iccm_network"):
+            return int(line.split("|")[1]) / 1e6
+    raise RuntimeError("python -X importtime did not report iccm_network")

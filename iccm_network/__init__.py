@@ -24,15 +24,20 @@ from iccm_network.errors import (
     ToolError,
 )
 from iccm_network.tools.routes import Tool
-from iccm_network.transport.websocket import Server
 
 if TYPE_CHECKING:
     from iccm_network.client import MCPClient
     from iccm_network.compat import MCPServer
+    from iccm_network.transport.websocket import Server
 
-# A server does not need the client, nor a new server the migration shim:
-# they are imported on first use, which keeps ``import iccm_network`` quick.
-_LAZY = {"MCPClient": "iccm_network.client", "MCPServer": "iccm_network.compat"}
+# A server does not need the client, nor a new server the migration shim, and
+# declaring tools needs no transport: they are imported on first use, which
+# keeps ``import iccm_network`` quick.
+_LAZY = {
+    "MCPClient": "iccm_network.client",
+    "MCPServer": "iccm_network.compat",
+    "Server": "iccm_network.transport.websocket",
+}
 
 
 def __getattr__(name: str) -> Any:

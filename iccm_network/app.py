@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from iccm_network.app_catalog import CatalogRegistry
 from iccm_network.catalog.table import Catalog
@@ -18,8 +18,11 @@ from iccm_network.errors import ToolDefinitionError
 from iccm_network.logs import configure_logging
 from iccm_network.protocol.server import ServerInfo, ServerProtocol
 from iccm_network.tools.routes import RouteTable, Tool, compile_tool
-from iccm_network.transport.lifecycle import run_event_loop, serve_until_stopped, started
-from iccm_network.transport.websocket import Server
+
+if TYPE_CHECKING:
+    # The transport (websockets, h11) loads when an App first serves, so
+    # that registering tools, tests in memory and the CLI start quickly.
+    from iccm_network.transport.websocket import Server
 
 __all__ = ["App"]
 
@@ -224,6 +227,8 @@ class App(CatalogRegistry):
         Args:
             **overrides: Settings, as for ``settings()``.
         """
+        from iccm_network.transport.websocket import Server
+
         server = Server(
             RouteTable(self._tools), self.info, self.settings(**overrides), catalog=self._catalog
         )
@@ -244,6 +249,8 @@ class App(CatalogRegistry):
             port: Port to bind; 0 picks a free one.
             **overrides: Other settings.
         """
+        from iccm_network.transport.lifecycle import started
+
         async with started(self.server(host=host, port=port, **overrides), self.name) as server:
             yield server
 
@@ -261,6 +268,8 @@ class App(CatalogRegistry):
             port: Port to bind.
             **overrides: Other settings.
         """
+        from iccm_network.transport.lifecycle import serve_until_stopped
+
         await serve_until_stopped(self.server(host=host, port=port, **overrides), self.name)
 
     def run(self, host: str | None = None, port: int | None = None, **overrides: Any) -> None:
@@ -275,6 +284,8 @@ class App(CatalogRegistry):
             port: Port to bind.
             **overrides: Other settings.
         """
+        from iccm_network.transport.lifecycle import run_event_loop
+
         settings = self.settings(host=host, port=port, **overrides)
         configure_logging(settings.log_level)
         run_event_loop(self.serve(host=host, port=port, **overrides), settings.event_loop)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,25 @@ def test_a_pure_core_imports_no_io_library(path: Path) -> None:
     } | {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     roots = {name.split(".")[0] for name in every}
     assert not roots & {"asyncio", "websockets", "h11", "socket", "ssl"}
+
+
+def test_declaring_tools_loads_no_transport() -> None:
+    # `import iccm_network` and registering a tool load neither websockets
+    # nor h11: the transport comes with the first server, and the import
+    # stays quick (its time is measured in `python -m benchmarks coldstart`).
+    script = (
+        "import sys, iccm_network\n"
+        "app = iccm_network.App('quick')\n"
+        "def echo(text: str) -> str:\n"
+        "    return text\n"
+        "app.add_tool(echo)\n"
+        "loaded = [m for m in sys.modules"
+        " if m.split('.')[0] in ('websockets', 'h11') or m.startswith('iccm_network.transport')]\n"
+        "print(sorted(loaded))\n"
+        "from iccm_network import Server\n"
+        "print(Server.__module__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.splitlines() == ["[]", "iccm_network.transport.websocket"]
