@@ -19,6 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from iccm_network import App, ToolError
 from iccm_network._timeout import timeout as async_timeout
 from iccm_network.config import Settings
+from iccm_network.transport.memory import MemoryServer
 
 TIMEOUT = 15.0
 """Seconds any one test may take; each needs well under one."""
@@ -264,3 +265,23 @@ async def test_timeouts_and_cancellations_get_a_line_each(
         (r.__dict__["tool"], r.outcome) for r in call_records(caplog) if hasattr(r, "outcome")
     ]
     assert outcomes == [("nap", "timeout"), ("hold", "cancelled"), ("hold", "cancelled")]
+
+
+async def test_a_call_whose_peer_left_before_it_started_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The connection ends in the same turn that read the request, so the
+    # call's task has not started: it still gets its line, and no reply.
+    caplog.set_level(logging.INFO, logger="iccm_network")
+    _, entered = fresh_events()
+    sent: list[str] = []
+    server = MemoryServer(app, sent.append)
+    request = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "hold"}}
+    tasks = server.receive_text(json.dumps(request))
+    server.close()
+    async with async_timeout(TIMEOUT):
+        await asyncio.gather(*tasks)
+    assert not entered.is_set()
+    assert sent == []
+    outcomes = [(r.__dict__["tool"], r.outcome) for r in call_records(caplog)]
+    assert outcomes == [("hold", "cancelled")]

@@ -141,9 +141,16 @@ class CallRunner:
             await channel.send_replies(frames)
 
     def cancel_all(self) -> None:
-        """Cancel every running call (the peer is gone)."""
-        for task in self.tasks:
-            task.cancel()
+        """Cancel every running call (the peer is gone).
+
+        A call whose task has not started yet is marked instead: cancelling
+        that task would end it before ``_run`` logs the call.
+        """
+        for task, call in self.tasks.items():
+            if _unstarted(task):
+                call.cancelled = True
+            else:
+                task.cancel()
 
     async def _run(self, call: ToolCall) -> None:
         channel = self._channel
