@@ -283,5 +283,5 @@ async def test_a_call_whose_peer_left_before_it_started_is_logged(
         await asyncio.gather(*tasks)
     assert not entered.is_set()
     assert sent == []
-    outcomes = [(r.__dict__["tool"], r.outcome) for r in call_records(caplog)]
+    outcomes = [(r.__dict__["tool"], r.__dict__["outcome"]) for r in call_records(caplog)]
     assert outcomes == [("hold", "cancelled")]
