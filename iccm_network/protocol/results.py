@@ -123,20 +123,24 @@ def outcome_result(tool: Tool, outcome: Outcome, features: Features) -> dict[str
         outcome: How the call ended.
         features: What the revision supports.
     """
-    if isinstance(outcome, TimedOut):
+    # A returned value is by far the most common outcome: tested first.
+    if isinstance(outcome, Returned):
+        pass
+    elif isinstance(outcome, Raised):
+        if not isinstance(outcome.exception, ToolError):
+            return _failed(tool, outcome.exception, features)
+    elif isinstance(outcome, TimedOut):
         return error_result(f"Tool {tool.name!r} {outcome.message}", features)
-    if isinstance(outcome, ShutDown):
+    elif isinstance(outcome, ShutDown):
         return error_result(outcome.message, features)
-    if isinstance(outcome, Raised) and not isinstance(outcome.exception, ToolError):
-        return _failed(tool, outcome.exception, features)
-    if not isinstance(outcome, (Returned, Raised)):
+    else:
         raise ValueError(f"{outcome!r} gets no reply")
     try:
-        if isinstance(outcome, Raised):
-            error = outcome.exception
-            assert isinstance(error, ToolError)
-            return error_result(error.message, features, data=error.data)
-        return success_result(tool, outcome.value, features)
+        if isinstance(outcome, Returned):
+            return success_result(tool, outcome.value, features)
+        error = outcome.exception
+        assert isinstance(error, ToolError)
+        return error_result(error.message, features, data=error.data)
     except (TypeError, ValueError, RecursionError) as exc:
         # The tool's own bug or a value a client provoked (a 5,000-digit
         # integer, a list that holds itself): one line, no traceback to

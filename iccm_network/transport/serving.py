@@ -134,11 +134,17 @@ class CallRunner:
             frames: Encoded frames, in order.
         """
         channel = self._channel
-        if not channel.sending.locked() and channel.has_room():
+        if self._writable():
             channel.write_replies(frames)
             return
         async with channel.sending:
             await channel.send_replies(frames)
+
+    def _writable(self) -> bool:
+        # Nobody waits to send, and the peer reads: a reply written now needs
+        # neither the lock nor a wait for room.
+        channel = self._channel
+        return not channel.sending.locked() and channel.has_room()
 
     def cancel_all(self) -> None:
         """Cancel every running call (the peer is gone).
@@ -183,8 +189,7 @@ class CallRunner:
         # them: a client that does not read holds back its calls' outcomes,
         # never a pile of encoded frames.
         protocol = self._protocol
-        if not channel.sending.locked() and channel.has_room():
-            # The common case: nothing to wait for, so no lock to take.
+        if self._writable():
             protocol.complete(call, outcome)
             frames = protocol.data_to_send()
             if frames:

@@ -555,13 +555,16 @@ class Server:
                     if frames:
                         await runner.send(frames)
                         del frames
-                    if launched - connection.calls_begun >= _UNSTARTED or protocol.more_to_process:
+                    # Only this loop adds or takes batch entries, so this
+                    # holds across the sleep below.
+                    more = protocol.more_to_process
+                    if more or launched - connection.calls_begun >= _UNSTARTED:
                         # Requests read in a row have started calls that have
                         # not run yet: let them run (and their replies count
                         # against the budget), and other connections have a
                         # turn, before the next slice or message is read.
                         await asyncio.sleep(0)
-                    if not protocol.more_to_process:
+                    if not more:
                         break
                     protocol.process_more()
                 # Replies the client has not read stop the reading of its
