@@ -26,7 +26,6 @@ from typing import Any, Protocol
 
 import h11
 
-from iccm_network.catalog.table import Catalog
 from iccm_network.config import Settings
 from iccm_network.errors import (
     InvalidParams,
@@ -35,13 +34,10 @@ from iccm_network.errors import (
     ParseError,
     UnsupportedProtocolVersion,
 )
-from iccm_network.logs import CallLog
-from iccm_network.protocol.server import ServerInfo, ServerProtocol, decode
+from iccm_network.protocol.server import ServerProtocol, decode
 from iccm_network.protocol.versions import ALL_VERSIONS, META_PROTOCOL_VERSION, MODERN_VERSIONS
-from iccm_network.tools.routes import RouteTable
 from iccm_network.transport.admission import HeaderLookup, Refusal
-from iccm_network.transport.calls import WorkerThreads
-from iccm_network.transport.serving import CallRunner
+from iccm_network.transport.serving import CallRunner, Channel
 
 __all__ = ["BODY_TIMEOUT", "MAX_HEAD", "REQUEST_TIMEOUT", "HttpConnection", "HttpHost", "Refusal"]
 
@@ -63,22 +59,16 @@ _BATCH_VERSION = "2025-03-26"
 class HttpHost(Protocol):
     """What an ``HttpConnection`` needs of the server (``websocket.Server`` has it)."""
 
-    routes: RouteTable
-    info: ServerInfo
     settings: Settings
-    catalog: Catalog | None
-    call_log: CallLog
 
     @property
     def draining(self) -> bool:
         """True once shutdown has begun."""
 
-    @property
-    def workers(self) -> WorkerThreads:
-        """Where sync tools run."""
-
-    def is_abandoning(self) -> bool:
-        """True when shutdown cancels the calls still running."""
+    def protocol_and_runner(
+        self, channel: Channel, *, version: str | None = None, batch_slice: int | None = None
+    ) -> tuple[ServerProtocol, CallRunner]:
+        """A ``ServerProtocol`` for one request, and the runner of its calls."""
 
     def check_request(self, peer: str, headers: HeaderLookup) -> Refusal | None:
         """The Origin, Host and token checks WebSocket handshakes get."""
@@ -430,7 +420,6 @@ class HttpConnection:
 
     async def _serve_body(self, body: bytes, headers: _Fields, json_ok: bool, sse_ok: bool) -> None:
         host = self._host
-        settings = host.settings
         header_version = headers.get("mcp-protocol-version")
         try:
             message = decode(body)
@@ -448,22 +437,9 @@ class HttpConnection:
             self._reply(400, frame, sse_ok and not json_ok)
             return
         modern = version is not None
-        protocol = ServerProtocol(
-            host.routes,
-            host.info,
-            max_in_flight=settings.max_in_flight,
-            max_batch=settings.max_batch,
-            version=None if modern or header_version is None else header_version,
-            catalog=host.catalog,
-        )
         exchange = _Exchange(self, sse_ok)
-        runner = CallRunner(
-            protocol,
-            exchange,
-            host.workers,
-            default_timeout=settings.tool_timeout,
-            abandoning=host.is_abandoning,
-            call_log=host.call_log,
+        protocol, runner = host.protocol_and_runner(
+            exchange, version=None if modern or header_version is None else header_version
         )
         self._runner, self._exchange = runner, exchange
         if not host.http_busy(self._connection, runner):

@@ -54,7 +54,7 @@ from iccm_network.tools.routes import RouteTable
 from iccm_network.transport.admission import Admission, HeaderLookup, Refusal
 from iccm_network.transport.calls import WorkerThreads
 from iccm_network.transport.list_changes import ListChanges
-from iccm_network.transport.serving import CallRunner
+from iccm_network.transport.serving import CallRunner, Channel
 from iccm_network.transport.sockets import (
     ACCEPT_BATCH,
     FD_RESERVE,
@@ -432,14 +432,43 @@ class Server:
 
     # -- Streamable HTTP -----------------------------------------------------
 
-    @property
-    def workers(self) -> WorkerThreads:
-        """Where sync tools run."""
-        return self._workers
-
     def is_abandoning(self) -> bool:
         """True when shutdown cancels the calls still running."""
         return self._abandoning
+
+    def protocol_and_runner(
+        self, channel: Channel, *, version: str | None = None, batch_slice: int | None = None
+    ) -> tuple[ServerProtocol, CallRunner]:
+        """A ``ServerProtocol`` for one connection or request, and the runner of its calls.
+
+        Both transports serve through this, so both get the same tools,
+        bounds, timeout, worker threads and call log.
+
+        Args:
+            channel: Where the protocol's frames go.
+            version: The revision to serve until an ``initialize`` says
+                otherwise (a Streamable HTTP request names its own).
+            batch_slice: Batch entries handled at a time; ``None`` for all.
+        """
+        settings = self.settings
+        protocol = ServerProtocol(
+            self.routes,
+            self.info,
+            max_in_flight=settings.max_in_flight,
+            max_batch=settings.max_batch,
+            batch_slice=batch_slice,
+            catalog=self.catalog,
+            version=version,
+        )
+        runner = CallRunner(
+            protocol,
+            channel,
+            self._workers,
+            default_timeout=settings.tool_timeout,
+            abandoning=self.is_abandoning,
+            call_log=self.call_log,
+        )
+        return protocol, runner
 
     def health(self) -> tuple[int, bytes]:
         """The ``/healthz`` status and JSON body.
@@ -516,23 +545,7 @@ class Server:
             connection.subprotocol,
             extra=fields,
         )
-        settings = self.settings
-        protocol = ServerProtocol(
-            self.routes,
-            self.info,
-            max_in_flight=settings.max_in_flight,
-            max_batch=settings.max_batch,
-            batch_slice=_BATCH_SLICE,
-            catalog=self.catalog,
-        )
-        runner = CallRunner(
-            protocol,
-            connection,
-            self._workers,
-            default_timeout=settings.tool_timeout,
-            abandoning=self.is_abandoning,
-            call_log=self.call_log,
-        )
+        protocol, runner = self.protocol_and_runner(connection, batch_slice=_BATCH_SLICE)
         self._connections[connection] = runner
         start_calls = runner.start_calls
         listener = functools.partial(connection.resource_updated, protocol)
@@ -541,7 +554,7 @@ class Server:
             catalog.listeners.add(listener)
         self._changes.protocols[connection] = protocol
         launched = 0
-        max_unsent = settings.max_unsent_bytes
+        max_unsent = self.settings.max_unsent_bytes
         try:
             async for message in connection:
                 if not isinstance(message, str):
