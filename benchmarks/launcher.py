@@ -135,10 +135,10 @@ SERVERS: dict[str, ServerSpec] = {
 def default_install(progress: IO[str] | None = None) -> Path:
     """Create or refresh ``DEFAULT_INSTALL``: a venv with ``pip install ROOT``, no extras.
 
-    The install is redone when ``pyproject.toml`` or the interpreter changes. The server still
-    imports ``iccm_network`` from the source tree (``ROOT`` comes first on
-    its path), so it runs the current code with exactly the dependencies a
-    plain install brings.
+    The install is redone when ``pyproject.toml`` or the interpreter
+    changes. The server still imports ``iccm_network`` from the source tree
+    (``ROOT`` comes first on its path), so it runs the current code with
+    exactly the dependencies a plain install brings.
 
     Args:
         progress: Where to say that it is installing.
@@ -186,6 +186,23 @@ def _stderr(spec: ServerSpec) -> Any:
         return None
     spec.log.parent.mkdir(parents=True, exist_ok=True)
     return spec.log.open("ab")
+
+
+async def _start(spec: ServerSpec, *extra: str) -> asyncio.subprocess.Process:
+    # The server's stdin is the pipe whose closing stops it (see _stop).
+    stderr = _stderr(spec)
+    try:
+        return await asyncio.create_subprocess_exec(
+            *spec.command("--lifetime", str(_LIFETIME), *extra),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            env=spec.environment(),
+            cwd=spec.cwd,
+        )
+    finally:
+        if stderr is not None:
+            stderr.close()
 
 
 def iccm_variant(name: str, path: str) -> ServerSpec:
@@ -248,19 +265,7 @@ async def launch(spec: ServerSpec, *extra: str) -> AsyncIterator[RunningServer]:
         RuntimeError: The server exited or did not announce a port in time.
     """
     _byte_compile(spec)
-    stderr = _stderr(spec)
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *spec.command("--lifetime", str(_LIFETIME), *extra),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=stderr,
-            env=spec.environment(),
-            cwd=spec.cwd,
-        )
-    finally:
-        if stderr is not None:
-            stderr.close()
+    process = await _start(spec, *extra)
     try:
         assert process.stdout is not None
         async with async_timeout(_START_TIMEOUT):
@@ -302,20 +307,8 @@ async def cold_start(spec: ServerSpec, extra: Sequence[str] = ()) -> float:
     """
     port = _free_port()
     _byte_compile(spec)
-    stderr = _stderr(spec)
     started = time.perf_counter()
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *spec.command("--lifetime", str(_LIFETIME), "--port", str(port), *extra),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=stderr,
-            env=spec.environment(),
-            cwd=spec.cwd,
-        )
-    finally:
-        if stderr is not None:
-            stderr.close()
+    process = await _start(spec, "--port", str(port), *extra)
     try:
         while not await _accepting(port):
             if process.returncode is not None or time.perf_counter() - started > _START_TIMEOUT:
