@@ -258,13 +258,7 @@ async def doctor(
 
         transport = WebSocketTransport.wrap(endpoint, connection)
         result = await run("initialize", lambda: initialize(transport, protocol, timeout))
-        server_info = result.get("serverInfo")
-        info: Mapping[str, Any] = server_info if isinstance(server_info, dict) else {}
-        steps["initialize"].status = "ok"
-        steps["initialize"].detail = (
-            f"{info.get('name', '?')} {info.get('version', '?')}, "
-            f"protocol {result['protocolVersion']}"
-        )
+        _initialized(steps["initialize"], result)
 
         await _tools_list(steps["tools/list"], run, transport, protocol, timeout, max_size)
         await _ping(steps["ping"], run, transport, protocol, timeout)
@@ -293,17 +287,20 @@ async def _over_http(
         steps["http"].status = "ok"
         steps["http"].detail = "POST answered, no session"
         transport.protocol_version = str(result["protocolVersion"])
-        server_info = result.get("serverInfo")
-        info: Mapping[str, Any] = server_info if isinstance(server_info, dict) else {}
-        steps["initialize"].status = "ok"
-        steps["initialize"].detail = (
-            f"{info.get('name', '?')} {info.get('version', '?')}, "
-            f"protocol {result['protocolVersion']}"
-        )
+        _initialized(steps["initialize"], result)
         await _tools_list(steps["tools/list"], run, transport, protocol, timeout, max_size)
         await _ping(steps["ping"], run, transport, protocol, timeout)
     finally:
         await transport.close()
+
+
+def _initialized(step: StepResult, result: Mapping[str, Any]) -> None:
+    server_info = result.get("serverInfo")
+    info: Mapping[str, Any] = server_info if isinstance(server_info, dict) else {}
+    step.status = "ok"
+    step.detail = (
+        f"{info.get('name', '?')} {info.get('version', '?')}, protocol {result['protocolVersion']}"
+    )
 
 
 def _fail(step: StepResult, reason: str, problem: str, check: str | None) -> None:
