@@ -236,7 +236,7 @@ class ClientProtocol:
             progress: Ask for ``notifications/progress`` (a ``progressToken``).
         """
         request = self.prepare(method, params, deadline=deadline, progress=progress)
-        self._writes.append(request.text)
+        self.send(request)
         return request
 
     def initialize(self, *, deadline: float | None = None) -> Request:

@@ -122,8 +122,7 @@ class _Exchange:
         if self.streaming:
             for frame in frames:
                 await self._owner.send_event(frame)
-        self.final.extend(frames)
-        self.finish()
+        self.write_replies(frames)
 
     def finish(self) -> None:
         """The reply is complete (or will never come: the client left)."""

@@ -141,8 +141,7 @@ class _MemoryChannel:
             self._write(frame)
 
     async def send_replies(self, frames: list[str]) -> None:
-        for frame in frames:
-            self._write(frame)
+        self.write_replies(frames)
 
     async def send_notification(self, frame: str) -> None:
         self._write(frame)
