@@ -1,20 +1,23 @@
 """Every case against iccm-network and the baselines, interleaved, in rounds.
 
-Each round runs each case against each server in turn (the order rotates
-between rounds), every server a fresh process. Ratios are taken within a
-round, where the machine's load was about the same for both servers, and the
-table shows their median and range over the rounds.
+Each round runs each case against every server, each a fresh process. The
+load cases (echo, schema, slow) start every server at once and load them in
+turn in 0.1 s slices (``run_interleaved``); the other cases measure one
+server after the other, in an order that rotates between rounds. Ratios are
+taken within a round, and the table shows their median and range over the
+rounds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TextIO
 
 from benchmarks.launcher import SERVERS, ServerSpec, cold_start, default_install, launch
-from benchmarks.loadgen import run_idle, run_large, run_load
+from benchmarks.loadgen import run_idle, run_interleaved, run_large
 from benchmarks.payloads import TOOL_ARGUMENTS
 
 __all__ = ["CASES", "DEFAULT_SERVERS", "Results", "compare", "print_table"]
@@ -32,6 +35,7 @@ CASES: Final = {
 DEFAULT_SERVERS: Final = ("iccm", "default", "raw", "sequential")
 """The servers ``compare`` runs unless told otherwise (``uvloop`` is the other one)."""
 
+_LOAD_CASES: Final = ("echo", "schema", "slow")
 _IDLE_CONNECTIONS: Final = 1000
 _LARGE_REPEATS: Final = 4
 _COLD_TOOLS: Final = 50
@@ -74,12 +78,29 @@ class Results:
 def _servers_for(case: str, servers: Sequence[ServerSpec]) -> list[ServerSpec]:
     # The sequential baseline differs from raw only in how it schedules calls,
     # so it is measured where scheduling matters: under load.
-    if case in ("echo", "schema", "slow"):
+    if case in _LOAD_CASES:
         return list(servers)
     return [spec for spec in servers if spec.name != "sequential"]
 
 
-async def _measure(case: str, spec: ServerSpec, seconds: float, warmup: float) -> dict[str, Any]:
+async def _measure_load(
+    case: str, specs: Sequence[ServerSpec], seconds: float, warmup: float
+) -> list[dict[str, Any]]:
+    tool = "register" if case == "schema" else "echo"
+    async with contextlib.AsyncExitStack() as stack:
+        servers = [await stack.enter_async_context(launch(spec)) for spec in specs]
+        loads = await run_interleaved(
+            [(server.url, server.pid) for server in servers],
+            seconds=seconds,
+            warmup=warmup,
+            tool=tool,
+            arguments=TOOL_ARGUMENTS[tool],
+            slow_every=100 if case == "slow" else 0,
+        )
+    return [load.summary() for load in loads]
+
+
+async def _measure(case: str, spec: ServerSpec) -> dict[str, Any]:
     if case == "coldstart":
         tools = ("--tools", str(_COLD_TOOLS)) if spec.module.endswith("iccm_app") else ()
         return {"cold_start_ms": await cold_start(spec, tools) * 1e3}
@@ -87,20 +108,8 @@ async def _measure(case: str, spec: ServerSpec, seconds: float, warmup: float) -
         if case == "idle":
             idle = await run_idle(server.url, pid=server.pid, connections=_IDLE_CONNECTIONS)
             return idle.summary()
-        if case == "large":
-            large = await run_large(server.url, pid=server.pid, repeats=_LARGE_REPEATS)
-            return large.summary()
-        tool = "register" if case == "schema" else "echo"
-        load = await run_load(
-            server.url,
-            pid=server.pid,
-            seconds=seconds,
-            warmup=warmup,
-            tool=tool,
-            arguments=TOOL_ARGUMENTS[tool],
-            slow_every=100 if case == "slow" else 0,
-        )
-        return load.summary()
+        large = await run_large(server.url, pid=server.pid, repeats=_LARGE_REPEATS)
+        return large.summary()
 
 
 async def compare(
@@ -118,8 +127,8 @@ async def compare(
     Args:
         cases: Names from ``CASES``.
         rounds: How many times to run everything.
-        seconds: Measured seconds per load case.
-        warmup: Seconds of load before measuring.
+        seconds: Measured seconds of load per server and load case.
+        warmup: Seconds of load per server before measuring.
         variants: More iccm-network servers (patched copies) to compare.
         servers: Names from ``SERVERS``; ``raw`` is always among them.
         progress: Where to print a line per measurement.
@@ -136,8 +145,12 @@ async def compare(
         for case in cases:
             chosen = _servers_for(case, chosen_servers)
             shift = round_ % len(chosen)
-            for spec in chosen[shift:] + chosen[:shift]:
-                figures = await _measure(case, spec, seconds, warmup)
+            chosen = chosen[shift:] + chosen[:shift]
+            if case in _LOAD_CASES:
+                measured = await _measure_load(case, chosen, seconds, warmup)
+            else:
+                measured = [await _measure(case, spec) for spec in chosen]
+            for spec, figures in zip(chosen, measured, strict=True):
                 results.figures[(round_, case, spec.name)] = figures
                 if progress is not None:
                     shown = ", ".join(

@@ -1,9 +1,11 @@
 """The load generator: one asyncio process of ``websockets`` clients.
 
-Three modes, each a coroutine that returns its figures:
+Four modes, each a coroutine that returns its figures:
 
 - ``run_load``: C connections each keep K ``tools/call`` requests in flight
   for S seconds after a warm-up; optionally one slow call in every N.
+- ``run_interleaved``: the same load on several servers in turn, in short
+  slices, so that they are measured under the same conditions.
 - ``run_idle``: hold N initialized connections and read the server's memory.
 - ``run_large``: round trips of one large argument echoed back as a large result.
 
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, WebSocketException
 
 from benchmarks.payloads import PROTOCOL_VERSION, big_text
 from benchmarks.procstat import cpu_seconds, rss_bytes
@@ -34,6 +36,7 @@ __all__ = [
     "LoadResult",
     "percentile",
     "run_idle",
+    "run_interleaved",
     "run_large",
     "run_load",
 ]
@@ -165,15 +168,42 @@ class LoadResult:
 
 
 class _Window:
-    """The measured interval and what happened in it, shared by every connection."""
+    """The measured interval and what happened in it, shared by every connection.
 
-    def __init__(self, start: float, end: float) -> None:
+    Replies that arrive after ``end`` (while the calls in flight drain) count
+    only when ``counts_drain`` is set: a slice of ``run_interleaved`` is
+    timed up to its last reply, a ``run_load`` window is not.
+    """
+
+    def __init__(self, start: float, end: float, *, counts_drain: bool = False) -> None:
         self.start = start
         self.end = end
+        self.counts_drain = counts_drain
         self.calls = 0
         self.errors = 0
         self.latencies: list[float] = []
         self.slow_latencies: list[float] = []
+
+    def counts(self, now: float) -> bool:
+        """Whether a reply received at ``now`` is measured."""
+        return self.start <= now and (now < self.end or self.counts_drain)
+
+
+@dataclass
+class _Caller:
+    """One connection's stream of calls.
+
+    It outlives a slice of ``run_interleaved``, so that request ids and the
+    rhythm of slow calls continue from one slice to the next.
+
+    Args:
+        connection: The initialized connection.
+        offset: Shifts this connection's slow calls against the others'.
+    """
+
+    connection: ClientConnection
+    offset: int
+    sent: int = 0
 
 
 def _failed(reply: Any) -> bool:
@@ -182,41 +212,41 @@ def _failed(reply: Any) -> bool:
 
 
 async def _drive(
-    connection: ClientConnection,
+    caller: _Caller,
     window: _Window,
     *,
     fast: str,
     slow: str,
     slow_every: int,
     in_flight: int,
-    offset: int,
 ) -> None:
+    connection = caller.connection
     sent: dict[int, float] = {}
     slow_ids: set[int] = set()
-    next_id = 0
 
     async def send_one() -> None:
-        nonlocal next_id
-        next_id += 1
+        caller.sent += 1
+        call_id = caller.sent
         # Offsetting each connection's count spreads the slow calls out in time.
-        is_slow = slow_every > 0 and (next_id + offset) % slow_every == 0
+        is_slow = slow_every > 0 and (call_id + caller.offset) % slow_every == 0
         if is_slow:
-            slow_ids.add(next_id)
-        sent[next_id] = time.perf_counter()
-        await connection.send(f"{slow if is_slow else fast}{next_id}}}")
+            slow_ids.add(call_id)
+        sent[call_id] = time.perf_counter()
+        await connection.send(f"{slow if is_slow else fast}{call_id}}}")
 
     for _ in range(in_flight):
         await send_one()
     try:
         async with async_timeout(window.end - time.perf_counter() + _DRAIN_TIMEOUT):
-            async for text in connection:
+            while sent:
+                text = await connection.recv()
                 now = time.perf_counter()
                 reply = json.loads(text)
                 reply_id = reply.get("id") if isinstance(reply, dict) else None
                 started = sent.pop(reply_id, None) if type(reply_id) is int else None
                 if started is None or _failed(reply):
                     window.errors += 1
-                if window.start <= now < window.end:
+                if window.counts(now):
                     window.calls += 1
                     if started is not None and started >= window.start:
                         is_slow = reply_id in slow_ids
@@ -224,12 +254,22 @@ async def _drive(
                         latencies.append(now - started)
                 if now < window.end:
                     await send_one()
-                elif not sent:
-                    return
-    except asyncio.TimeoutError:
+    except (asyncio.TimeoutError, ConnectionClosedOK):
         pass
     # Whatever is still outstanding never came back.
     window.errors += len(sent)
+
+
+def _count_failures(outcomes: Sequence[BaseException | None], window: _Window) -> None:
+    # A connection that failed counts as one error; anything else is a bug here.
+    for outcome in outcomes:
+        if isinstance(
+            outcome,
+            (asyncio.TimeoutError, TimeoutError, ConnectionClosed, WebSocketException, OSError),
+        ):
+            window.errors += 1
+        elif isinstance(outcome, BaseException):
+            raise outcome
 
 
 async def _watch_server(pid: int | None, window: _Window) -> tuple[float | None, int | None]:
@@ -277,40 +317,121 @@ async def run_load(
         window = _Window(started + warmup, started + warmup + seconds)
         drivers = [
             _drive(
-                connection,
+                _Caller(connection, offset=index * 7),
                 window,
                 fast=fast,
                 slow=slow,
                 slow_every=slow_every,
                 in_flight=in_flight,
-                offset=index * 7,
             )
             for index, connection in enumerate(opened)
         ]
-        outcomes = await asyncio.gather(
-            _watch_server(pid, window), *drivers, return_exceptions=True
-        )
-    watched = outcomes[0]
-    if isinstance(watched, BaseException):
-        raise watched
-    assert watched is not None
-    for outcome in outcomes[1:]:
-        if isinstance(
-            outcome,
-            (asyncio.TimeoutError, TimeoutError, ConnectionClosed, WebSocketException, OSError),
-        ):
-            window.errors += 1
-        elif isinstance(outcome, BaseException):
-            raise outcome
+        watcher = asyncio.ensure_future(_watch_server(pid, window))
+        outcomes = await asyncio.gather(*drivers, return_exceptions=True)
+        server_cpu, server_rss = await watcher
+    _count_failures(outcomes, window)
     return LoadResult(
         calls=window.calls,
         seconds=seconds,
         errors=window.errors,
         latencies=window.latencies,
         slow_latencies=window.slow_latencies,
-        server_cpu=watched[0],
-        server_rss=watched[1],
+        server_cpu=server_cpu,
+        server_rss=server_rss,
     )
+
+
+async def run_interleaved(
+    servers: Sequence[tuple[str, int]],
+    *,
+    connections: int = 16,
+    in_flight: int = 8,
+    seconds: float = 2.0,
+    warmup: float = 0.5,
+    slice_seconds: float = 0.1,
+    tool: str = "echo",
+    arguments: dict[str, Any] | None = None,
+    slow_every: int = 0,
+) -> list[LoadResult]:
+    """Load several servers in turn, in short slices, and measure each.
+
+    This machine's speed drifts by a factor of two within a second (other
+    tenants of the host; a fixed loop of ``json`` calls shows it), so two
+    servers measured one after the other for seconds each differ by 30 % when
+    they are the same server. Here every server gets ``connections`` ×
+    ``in_flight`` calls for ``slice_seconds``, the calls in flight drain, and
+    the next server takes its turn (the order reverses every slice), until
+    each has had ``seconds`` of measured load: the servers share the
+    machine's good and bad moments, and the same server measured twice
+    differs by about 5 %. A slice is timed from its first request to its last
+    reply, so ramp-up and drain weigh the same on every server.
+
+    Args:
+        servers: ``(url, pid)`` of each server.
+        connections: Connections to open to each server.
+        in_flight: Pipelined requests per connection.
+        seconds: Measured seconds of load per server.
+        warmup: Seconds of load per server, in slices, before measuring.
+        slice_seconds: How long each turn sends new requests.
+        tool: The tool to call.
+        arguments: Its arguments.
+        slow_every: Make every N-th call (per connection) a call to the
+            ``slow`` tool; 0 for none.
+
+    Returns:
+        One result per server, in the order given.
+    """
+    fast = _request_prefix(tool, arguments or {})
+    slow = _request_prefix("slow", {})
+    unmeasured = round(warmup / slice_seconds)
+    measured = max(1, round(seconds / slice_seconds))
+    async with contextlib.AsyncExitStack() as stack:
+        callers = [
+            [
+                _Caller(connection, offset=index * 7)
+                for index, connection in enumerate(
+                    await stack.enter_async_context(
+                        _connections(url, connections, compression=None)
+                    )
+                )
+            ]
+            for url, _ in servers
+        ]
+        results = [LoadResult(0, 0.0, 0, [], [], server_cpu=0.0, server_rss=None) for _ in servers]
+        for turn in range(unmeasured + measured):
+            order = range(len(servers)) if turn % 2 == 0 else reversed(range(len(servers)))
+            for index in order:
+                pid = servers[index][1]
+                started = time.perf_counter()
+                window = _Window(started, started + slice_seconds, counts_drain=True)
+                before = cpu_seconds(pid)
+                outcomes = await asyncio.gather(
+                    *(
+                        _drive(
+                            caller,
+                            window,
+                            fast=fast,
+                            slow=slow,
+                            slow_every=slow_every,
+                            in_flight=in_flight,
+                        )
+                        for caller in callers[index]
+                    ),
+                    return_exceptions=True,
+                )
+                used = cpu_seconds(pid) - before
+                _count_failures(outcomes, window)
+                result = results[index]
+                result.errors += window.errors
+                if turn >= unmeasured:
+                    result.seconds += time.perf_counter() - started
+                    result.server_cpu = (result.server_cpu or 0.0) + used
+                    result.calls += window.calls
+                    result.latencies += window.latencies
+                    result.slow_latencies += window.slow_latencies
+        for result, (_, pid) in zip(results, servers, strict=True):
+            result.server_rss = rss_bytes(pid)
+        return results
 
 
 @dataclass

@@ -112,3 +112,24 @@ def test_the_default_server_runs_the_default_install_with_no_setting(
     assert spec.command()[0] == str(DEFAULT_INSTALL / "bin" / "python")
     # The tuned server keeps its settings.
     assert SERVERS["iccm"].environment()["MCP_LOG_LEVEL"] == "WARNING"
+
+
+def test_compare_loads_the_servers_in_turn_and_measures_each(tmp_path: Path) -> None:
+    measurements = tmp_path / "compare.json"
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks", "compare", "--cases", "echo,slow", "--rounds", "1"]
+        + ["--seconds", "0.3", "--warmup", "0.1", "--servers", "iccm,raw"]
+        + ["--json", str(measurements)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=True,
+    )
+    figures = {(row["case"], row["server"]): row for row in json.loads(measurements.read_text())}
+    assert sorted(figures) == [("echo", "iccm"), ("echo", "raw"), ("slow", "iccm"), ("slow", "raw")]
+    for row in figures.values():
+        assert row["errors"] == 0
+        assert row["calls"] > 0
+        assert row["server_cpu_us_per_call"] > 0
+    assert figures[("slow", "iccm")]["slow_calls"] > 0
