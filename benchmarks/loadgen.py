@@ -360,8 +360,8 @@ async def run_interleaved(
     servers measured one after the other for seconds each differ by 30 % when
     they are the same server. Here every server gets ``connections`` ×
     ``in_flight`` calls for ``slice_seconds``, the calls in flight drain, and
-    the next server takes its turn (the order reverses every slice), until
-    each has had ``seconds`` of measured load: the servers share the
+    the next server takes its turn, round and round, until each has had
+    ``seconds`` of measured load: the servers share the
     machine's good and bad moments, and the same server measured twice
     differs by about 5 %. A slice is timed from its first request to its last
     reply, so ramp-up and drain weigh the same on every server.
@@ -399,8 +399,9 @@ async def run_interleaved(
         ]
         results = [LoadResult(0, 0.0, 0, [], [], server_cpu=0.0, server_rss=None) for _ in servers]
         for turn in range(unmeasured + measured):
-            order = range(len(servers)) if turn % 2 == 0 else reversed(range(len(servers)))
-            for index in order:
+            # Always the same cycle: no server takes two slices in a row (its
+            # caches warm from the first), so none has an edge over another.
+            for index in range(len(servers)):
                 pid = servers[index][1]
                 started = time.perf_counter()
                 window = _Window(started, started + slice_seconds, counts_drain=True)
