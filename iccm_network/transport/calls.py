@@ -21,7 +21,7 @@ from iccm_network.context import Context, LogSender, ProgressSender
 from iccm_network.protocol.outcomes import Outcome, Raised, Returned, TimedOut
 from iccm_network.protocol.server import ToolCall
 
-__all__ = ["WorkerThreads", "run_call"]
+__all__ = ["WorkerThreads", "awaited_in_place", "cancelled_outcome", "run_call"]
 
 
 class WorkerThreads:
@@ -162,16 +162,12 @@ async def run_call(
         )
     timeout = tool.timeout if tool.timeout is not None else default_timeout
     try:
-        if tool.is_async and timeout is None:
+        if awaited_in_place(call, default_timeout):
             # The common case, without a second task: awaited in place.
             try:
                 return Returned(await tool.fn(**kwargs))
             except asyncio.CancelledError:
-                task = asyncio.current_task()
-                cancelling = getattr(task, "cancelling", None)  # Python 3.11+
-                if cancelling is None or cancelling():
-                    raise
-                return _cancelled_from_within(tool.name)
+                return cancelled_outcome(tool.name)
         work: asyncio.Future[Any]
         if tool.is_async:
             work = asyncio.ensure_future(tool.fn(**kwargs))
@@ -193,6 +189,38 @@ async def run_call(
         raise
     except Exception as exc:
         return Raised(exc)
+
+
+def awaited_in_place(call: ToolCall, default_timeout: float | None) -> bool:
+    """Whether ``call``'s tool is awaited in the call's own task, with no second one.
+
+    An async tool without a timeout needs nothing around it; a sync tool runs
+    on a worker thread, and a timeout needs a task that can be abandoned.
+
+    Args:
+        call: A call the protocol accepted.
+        default_timeout: Seconds for tools that set no ``timeout`` of their own.
+    """
+    tool = call.tool
+    timeout = tool.timeout if tool.timeout is not None else default_timeout
+    return tool.is_async and timeout is None
+
+
+def cancelled_outcome(name: str) -> Raised:
+    """The outcome of a ``CancelledError`` out of a tool awaited in place.
+
+    Args:
+        name: The tool's name.
+
+    Raises:
+        asyncio.CancelledError: The call's task is being cancelled (by the
+            client, a closed connection or shutdown), not the tool itself.
+    """
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+    if cancelling is None or cancelling():
+        raise asyncio.CancelledError
+    return _cancelled_from_within(name)
 
 
 async def _in_worker(workers: WorkerThreads, fn: Callable[[], Any]) -> Any:

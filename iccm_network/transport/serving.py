@@ -17,9 +17,14 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from iccm_network.logs import CallLog
-from iccm_network.protocol.outcomes import Cancelled, Outcome, ShutDown
+from iccm_network.protocol.outcomes import Cancelled, Outcome, Raised, Returned, ShutDown
 from iccm_network.protocol.server import ServerProtocol, ToolCall
-from iccm_network.transport.calls import WorkerThreads, run_call
+from iccm_network.transport.calls import (
+    WorkerThreads,
+    awaited_in_place,
+    cancelled_outcome,
+    run_call,
+)
 
 __all__ = ["CallRunner", "Channel"]
 
@@ -173,13 +178,23 @@ class CallRunner:
         try:
             if call.cancelled:  # cancelled before it started
                 raise asyncio.CancelledError
-            outcome = await run_call(
-                call,
-                self._workers,
-                default_timeout=self._default_timeout,
-                send_progress=send_progress,
-                send_log=send_log,
-            )
+            if tool.context_parameter is None and awaited_in_place(call, self._default_timeout):
+                # Most calls: the tool's own coroutine, awaited here, one
+                # coroutine fewer per call than going through run_call.
+                try:
+                    outcome = Returned(await tool.fn(**call.arguments))
+                except asyncio.CancelledError:
+                    outcome = cancelled_outcome(tool.name)
+                except Exception as exc:
+                    outcome = Raised(exc)
+            else:
+                outcome = await run_call(
+                    call,
+                    self._workers,
+                    default_timeout=self._default_timeout,
+                    send_progress=send_progress,
+                    send_log=send_log,
+                )
         except asyncio.CancelledError:
             outcome = ShutDown() if self._abandoning() else Cancelled()
         self._call_log.finished(
