@@ -34,6 +34,7 @@ __all__ = [
     "IdleResult",
     "LargeResult",
     "LoadResult",
+    "LoadTarget",
     "percentile",
     "run_idle",
     "run_interleaved",
@@ -341,8 +342,24 @@ async def run_load(
     )
 
 
+@dataclass(frozen=True)
+class LoadTarget:
+    """One load of ``run_interleaved``: a server, and how often its calls are slow.
+
+    Args:
+        url: The server's WebSocket URL.
+        pid: The server's process id, for CPU and memory figures.
+        slow_every: Make every N-th call (per connection) a call to the
+            ``slow`` tool; 0 for none.
+    """
+
+    url: str
+    pid: int
+    slow_every: int = 0
+
+
 async def run_interleaved(
-    servers: Sequence[tuple[str, int]],
+    targets: Sequence[LoadTarget],
     *,
     connections: int = 16,
     in_flight: int = 8,
@@ -351,35 +368,33 @@ async def run_interleaved(
     slice_seconds: float = 0.1,
     tool: str = "echo",
     arguments: dict[str, Any] | None = None,
-    slow_every: int = 0,
 ) -> list[LoadResult]:
     """Load several servers in turn, in short slices, and measure each.
 
     This machine's speed drifts by a factor of two within a second (other
     tenants of the host; a fixed loop of ``json`` calls shows it), so two
     servers measured one after the other for seconds each differ by 30 % when
-    they are the same server. Here every server gets ``connections`` ×
+    they are the same server. Here every target gets ``connections`` ×
     ``in_flight`` calls for ``slice_seconds``, the calls in flight drain, and
-    the next server takes its turn, round and round, until each has had
-    ``seconds`` of measured load: the servers share the
-    machine's good and bad moments, and the same server measured twice
-    differs by about 5 %. A slice is timed from its first request to its last
-    reply, so ramp-up and drain weigh the same on every server.
+    the next one takes its turn, round and round, until each has had
+    ``seconds`` of measured load: the targets share the machine's good and
+    bad moments, and the same server measured twice differs by about 5 %. A
+    slice is timed from its first request to its last reply, so ramp-up and
+    drain weigh the same on every target. Two targets may be the same server
+    (with and without slow calls, say), each with connections of its own.
 
     Args:
-        servers: ``(url, pid)`` of each server.
-        connections: Connections to open to each server.
+        targets: The loads to take turns.
+        connections: Connections to open per target.
         in_flight: Pipelined requests per connection.
-        seconds: Measured seconds of load per server.
-        warmup: Seconds of load per server, in slices, before measuring.
+        seconds: Measured seconds of load per target.
+        warmup: Seconds of load per target, in slices, before measuring.
         slice_seconds: How long each turn sends new requests.
         tool: The tool to call.
         arguments: Its arguments.
-        slow_every: Make every N-th call (per connection) a call to the
-            ``slow`` tool; 0 for none.
 
     Returns:
-        One result per server, in the order given.
+        One result per target, in the order given.
     """
     fast = _request_prefix(tool, arguments or {})
     slow = _request_prefix("slow", {})
@@ -391,18 +406,18 @@ async def run_interleaved(
                 _Caller(connection, offset=index * 7)
                 for index, connection in enumerate(
                     await stack.enter_async_context(
-                        _connections(url, connections, compression=None)
+                        _connections(target.url, connections, compression=None)
                     )
                 )
             ]
-            for url, _ in servers
+            for target in targets
         ]
-        results = [LoadResult(0, 0.0, 0, [], [], server_cpu=0.0, server_rss=None) for _ in servers]
+        results = [LoadResult(0, 0.0, 0, [], [], server_cpu=0.0, server_rss=None) for _ in targets]
         for turn in range(unmeasured + measured):
             # Always the same cycle: no server takes two slices in a row (its
             # caches warm from the first), so none has an edge over another.
-            for index in range(len(servers)):
-                pid = servers[index][1]
+            for index, target in enumerate(targets):
+                pid = target.pid
                 started = time.perf_counter()
                 window = _Window(started, started + slice_seconds, counts_drain=True)
                 before = cpu_seconds(pid)
@@ -413,7 +428,7 @@ async def run_interleaved(
                             window,
                             fast=fast,
                             slow=slow,
-                            slow_every=slow_every,
+                            slow_every=target.slow_every,
                             in_flight=in_flight,
                         )
                         for caller in callers[index]
@@ -430,8 +445,8 @@ async def run_interleaved(
                     result.calls += window.calls
                     result.latencies += window.latencies
                     result.slow_latencies += window.slow_latencies
-        for result, (_, pid) in zip(results, servers, strict=True):
-            result.server_rss = rss_bytes(pid)
+        for result, target in zip(results, targets, strict=True):
+            result.server_rss = rss_bytes(target.pid)
         return results
 
 

@@ -132,4 +132,7 @@ def test_compare_loads_the_servers_in_turn_and_measures_each(tmp_path: Path) -> 
         assert row["errors"] == 0
         assert row["calls"] > 0
         assert row["server_cpu_us_per_call"] > 0
+    # The slow case holds its fast calls against the same server's calls
+    # without slow ones, measured in the same slices.
     assert figures[("slow", "iccm")]["slow_calls"] > 0
+    assert figures[("slow", "iccm")]["p99_ms_without_slow_calls"] > 0
