@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 from typing import Any
 
 import pytest
@@ -48,6 +49,12 @@ async def echo(text: str) -> str:
 async def fail() -> str:
     """Always fail."""
     raise ToolError("no")
+
+
+@app.tool
+async def quits() -> str:
+    """Raise CancelledError though nobody cancelled the call."""
+    raise asyncio.CancelledError
 
 
 @app.tool
@@ -285,3 +292,26 @@ async def test_a_call_whose_peer_left_before_it_started_is_logged(
     assert sent == []
     outcomes = [(r.__dict__["tool"], r.__dict__["outcome"]) for r in call_records(caplog)]
     assert outcomes == [("hold", "cancelled")]
+
+
+@pytest.mark.skipif(
+    sys.version_info < (3, 11),
+    reason="Python 3.10 has no Task.cancelling(): a tool's own CancelledError cannot be told "
+    "from the call being cancelled, so it is taken as a cancellation there",
+)
+async def test_a_tool_that_raises_cancelled_error_itself_gets_an_error_reply(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Awaited in place, as most calls are: the runner tells the tool's own
+    # CancelledError from a cancellation of the call and answers it.
+    caplog.set_level(logging.INFO, logger="iccm_network")
+    sent: list[str] = []
+    server = MemoryServer(app, sent.append)
+    request = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "quits"}}
+    async with async_timeout(TIMEOUT):
+        await asyncio.gather(*server.receive_text(json.dumps(request)))
+    (reply,) = [json.loads(frame) for frame in sent]
+    assert reply["id"] == 1
+    assert reply["result"]["isError"] is True
+    outcomes = [(r.__dict__["tool"], r.__dict__["outcome"]) for r in call_records(caplog)]
+    assert outcomes == [("quits", "error:RuntimeError")]
