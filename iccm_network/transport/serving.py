@@ -47,7 +47,10 @@ class Channel(Protocol):
         """True when replies can be written now, without waiting for the peer."""
 
     def write_replies(self, frames: list[str]) -> None:
-        """Write replies now; only right after ``has_room()`` said so.
+        """Write replies without waiting; only right after ``has_room()`` said so.
+
+        A channel may hold them to the end of the event loop's turn, to write
+        that turn's replies together; nothing it sends meanwhile overtakes them.
 
         Args:
             frames: Encoded frames, in order.

@@ -36,6 +36,10 @@ __all__ = [
 ]
 
 _INFLATE_SLICE = 1024
+# Replies framed in one turn of the event loop go out in one write at its
+# end, unless this many bytes wait already: then at once, so that framed
+# replies never pile up beside the transport's own flow control.
+_COALESCE_BYTES = 64 * 1024
 """Bytes of a compressed stream inflated at a time: deflate expands at most
 about 1,000 times, so a slice yields at most about 1 MiB before the receive
 queue can pause reading."""
@@ -123,7 +127,16 @@ class PortConnection(ServerConnection):
 
     # Slots rather than more keys in the instance dict websockets filled
     # already: growing that dict costs about 1.5 KiB per connection.
-    __slots__ = ("_diverted", "_held", "_sniffing", "calls_begun", "http", "owner", "sending")
+    __slots__ = (
+        "_diverted",
+        "_held",
+        "_sniffing",
+        "_unwritten",
+        "calls_begun",
+        "http",
+        "owner",
+        "sending",
+    )
 
     def __init__(self, *args: Any, owner: ConnectionOwner, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -135,6 +148,8 @@ class PortConnection(ServerConnection):
         self._sniffing = True
         self.http: HttpConnection | None = None
         self._diverted: asyncio.Future[None] = self.loop.create_future()
+        # Bytes of replies framed but not yet written; None when no write is due.
+        self._unwritten: int | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -229,19 +244,53 @@ class PortConnection(ServerConnection):
         return self.protocol.state is State.OPEN and not self.paused
 
     def write_replies(self, frames: list[str]) -> None:
-        """Write the protocol's replies now, as ``send`` would without its wait.
+        """Write the protocol's replies without waiting, as ``send`` would without its wait.
 
         Only right after ``has_room()``: ``send``'s context manager and drain
         cost more than the write itself for a small reply, and there is
-        nothing to wait for.
+        nothing to wait for. The replies framed in one turn of the event
+        loop leave in one write at its end (a call per reply would be a
+        system call per reply); anything ``websockets`` sends meanwhile
+        writes them first, in order.
 
         Args:
             frames: Encoded frames, in order.
         """
+        size = 0
         for frame in frames:
-            self.protocol.send_text(frame.encode())
+            data = frame.encode()
+            size += len(data)
+            self.protocol.send_text(data)
+        if self._unwritten is None:
+            self._unwritten = size
+            self.loop.call_soon(self._write_framed)
+        else:
+            self._unwritten += size
+            if self._unwritten >= _COALESCE_BYTES:
+                self._write_framed()
+
+    def _write_framed(self) -> None:
+        if self._unwritten is None:
+            return  # written already, by the size limit in the same turn
+        self._unwritten = None
+        chunks = self.protocol.data_to_send()
+        if not chunks:
+            return  # websockets wrote them with something of its own
+        transport = self.transport
         try:
-            self.send_data()
+            if all(chunks):
+                transport.write(b"".join(chunks))
+                return
+            # An empty chunk marks the end of the stream. It is never among
+            # replies (websockets writes its own at once), but if one were,
+            # it is honoured as websockets' send_data() would.
+            for chunk in chunks:
+                if chunk:
+                    transport.write(chunk)
+                elif transport.can_write_eof():
+                    transport.write_eof()
+                else:
+                    transport.close()
         except Exception:
             # As send() does: a failed write ends the connection (the read
             # loop then sees it closed).
