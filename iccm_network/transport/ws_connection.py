@@ -36,13 +36,13 @@ __all__ = [
 ]
 
 _INFLATE_SLICE = 1024
-# Replies framed in one turn of the event loop go out in one write at its
-# end, unless this many bytes wait already: then at once, so that framed
-# replies never pile up beside the transport's own flow control.
-_COALESCE_BYTES = 64 * 1024
 """Bytes of a compressed stream inflated at a time: deflate expands at most
 about 1,000 times, so a slice yields at most about 1 MiB before the receive
 queue can pause reading."""
+_COALESCE_BYTES = 64 * 1024
+"""Replies framed in one turn of the event loop leave in one write at its
+end, unless this many bytes wait already: then at once, so that framed
+replies never pile up beside the transport's own flow control."""
 
 
 class _QuietWebSockets(logging.Filter):
