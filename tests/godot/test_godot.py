@@ -38,6 +38,7 @@ from iccm_network.godot import (
     godot_level,
     shipping_logs,
 )
+from iccm_network.godot import shipper as godot_shipper
 from iccm_network.godot.shipper import _decode
 from iccm_network.logs import SHIPPER_HEADER, TRACE, mark_shipper_connection
 
@@ -665,6 +666,27 @@ async def test_a_window_is_built_in_short_stretches() -> None:
             await eventually(lambda: shipper.delivered == 256)
     assert any(0 < queued < 256 for queued in seen), seen
     assert [len(item) for item in received if isinstance(item, list)] == [256]
+
+
+async def test_replies_in_hand_are_all_counted_when_a_flush_runs_out_of_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Replies are counted a stretch at a time; a stretch is one reply here,
+    # so closing with no time to flush lands in the middle of the counting.
+    monkeypatch.setattr(godot_shipper, "_STRETCH", 0.0)
+    async with raw_godot(batches=True) as (url, received):
+        async with shipping_logs(url, "horace", linger=0, window=256) as shipper:
+            assert shipper is not None
+            for number in range(256):
+                log.warning("entry %d", number)
+            async with async_timeout(10):
+                while shipper.delivered == 0:
+                    await asyncio.sleep(0)
+            counted_before_closing = shipper.delivered
+            await shipper.aclose(flush_timeout=0)
+            assert 0 < counted_before_closing < 256
+            assert (shipper.delivered, shipper.lost) == (256, 0)
+    assert len(shipped(received)) == 256
 
 
 async def test_replies_to_a_batch_are_decoded_in_short_stretches() -> None:
