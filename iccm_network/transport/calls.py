@@ -1,9 +1,11 @@
 """Running one tool call: its ``Context``, its timeout, and where it runs.
 
 The WebSocket server and the in-memory connection of ``iccm_network.testing``
-both run calls through ``run_call``, so what a test sees is what a client gets.
-Async tools run on the event loop; sync tools on ``WorkerThreads``, and an
-awaitable a sync tool returns is awaited.
+both run calls through ``CallRunner`` (``transport.serving``), so what a test
+sees is what a client gets. An async tool without a timeout is awaited in the
+call's own task (``awaited_in_place``); any other call goes through
+``run_call``: async tools in a second task that a timeout can abandon, sync
+tools on ``WorkerThreads``, and an awaitable a sync tool returns is awaited.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from iccm_network.context import Context, LogSender, ProgressSender
 from iccm_network.protocol.outcomes import Outcome, Raised, Returned, TimedOut
 from iccm_network.protocol.server import ToolCall
 
-__all__ = ["WorkerThreads", "awaited_in_place", "cancelled_outcome", "run_call"]
+__all__ = ["WorkerThreads", "awaited_in_place", "cancelled_outcome", "run_call", "tool_arguments"]
 
 
 class WorkerThreads:
@@ -122,6 +124,32 @@ def _consume(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
+def tool_arguments(
+    call: ToolCall, send_progress: ProgressSender | None, send_log: LogSender | None
+) -> dict[str, Any]:
+    """The keyword arguments of ``call``'s tool: its arguments, and its ``Context`` if it takes one.
+
+    Args:
+        call: A call the protocol accepted.
+        send_progress: Sends one ``notifications/progress`` for the call's
+            ``Context``; only tools that take a ``Context`` need it.
+        send_log: Sends one ``notifications/message`` for the ``Context``.
+    """
+    tool = call.tool
+    kwargs = call.arguments
+    if tool.context_parameter is not None:
+        kwargs[tool.context_parameter] = Context(
+            request_id=call.request_id,
+            protocol_version=call.features.version,
+            client_info=call.client_info,
+            progress_token=call.progress_token,
+            send_progress=send_progress,
+            send_log=send_log,
+            log_name=tool.name,
+        )
+    return kwargs
+
+
 async def run_call(
     call: ToolCall,
     workers: WorkerThreads,
@@ -130,11 +158,13 @@ async def run_call(
     send_progress: ProgressSender | None,
     send_log: LogSender | None = None,
 ) -> Outcome:
-    """Run ``call`` and return how it ended: ``Returned``, ``Raised`` or ``TimedOut``.
+    """Run ``call`` in a task or thread of its own and return how it ended.
 
-    Unlike ``asyncio.wait_for``, a timeout does not wait for the tool to
-    acknowledge its cancellation, so a tool that ignores it cannot hold the
-    reply back.
+    The outcome is ``Returned``, ``Raised`` or ``TimedOut``. Unlike
+    ``asyncio.wait_for``, a timeout does not wait for the tool to acknowledge
+    its cancellation, so a tool that ignores it cannot hold the reply back.
+    Calls that ``awaited_in_place`` accepts need none of this: the runner
+    awaits their tools itself.
 
     Args:
         call: A call the protocol accepted.
@@ -149,25 +179,9 @@ async def run_call(
             closed connection or shutdown).
     """
     tool = call.tool
-    kwargs = call.arguments
-    if tool.context_parameter is not None:
-        kwargs[tool.context_parameter] = Context(
-            request_id=call.request_id,
-            protocol_version=call.features.version,
-            client_info=call.client_info,
-            progress_token=call.progress_token,
-            send_progress=send_progress,
-            send_log=send_log,
-            log_name=tool.name,
-        )
+    kwargs = tool_arguments(call, send_progress, send_log)
     timeout = tool.timeout if tool.timeout is not None else default_timeout
     try:
-        if awaited_in_place(call, default_timeout):
-            # The common case, without a second task: awaited in place.
-            try:
-                return Returned(await tool.fn(**kwargs))
-            except asyncio.CancelledError:
-                return cancelled_outcome(tool.name)
         work: asyncio.Future[Any]
         if tool.is_async:
             work = asyncio.ensure_future(tool.fn(**kwargs))

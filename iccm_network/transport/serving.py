@@ -2,9 +2,10 @@
 
 The WebSocket connection and the Streamable HTTP exchange both drive one
 ``ServerProtocol`` and hand its calls to a ``CallRunner``: it starts each call
-(``run_call``), cancels what the client cancels, completes the protocol with
-the ``Outcome`` and sends what the protocol produces through a ``Channel``,
-progress notifications included. A transport only says how frames leave.
+(awaiting its tool, or through ``run_call``), cancels what the client
+cancels, completes the protocol with the ``Outcome`` and sends what the
+protocol produces through a ``Channel``, progress notifications included. A
+transport only says how frames leave.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from iccm_network.transport.calls import (
     awaited_in_place,
     cancelled_outcome,
     run_call,
+    tool_arguments,
 )
 
 __all__ = ["CallRunner", "Channel"]
@@ -181,11 +183,12 @@ class CallRunner:
         try:
             if call.cancelled:  # cancelled before it started
                 raise asyncio.CancelledError
-            if tool.context_parameter is None and awaited_in_place(call, self._default_timeout):
-                # Most calls: the tool's own coroutine, awaited here, one
-                # coroutine fewer per call than going through run_call.
+            if awaited_in_place(call, self._default_timeout):
+                # Most calls: the tool's own coroutine, awaited in this task.
                 try:
-                    outcome = Returned(await tool.fn(**call.arguments))
+                    outcome = Returned(
+                        await tool.fn(**tool_arguments(call, send_progress, send_log))
+                    )
                 except asyncio.CancelledError:
                     outcome = cancelled_outcome(tool.name)
                 except Exception as exc:
