@@ -540,9 +540,9 @@ class GodotShipper:
             raise
         if batched:
             self._batches_proven = True
-        await asyncio.sleep(0)  # reading the replies was a stretch of its own
         stretch = _Stretch()
         try:
+            await asyncio.sleep(0)  # reading the replies was a stretch of its own
             while replies:
                 await stretch.check()
                 # Popped, each reply is freed here, a stretch at a time: freeing

@@ -689,6 +689,27 @@ async def test_replies_in_hand_are_all_counted_when_a_flush_runs_out_of_time(
     assert len(shipped(received)) == 256
 
 
+async def test_an_entry_that_reached_godot_is_counted_wherever_a_flush_runs_out() -> None:
+    # Close with no time to flush after 0, 1, 2, ... turns of the event loop,
+    # so that the cancellation lands on every await of the shipping in turn.
+    async with raw_godot(batches=True) as (url, received):
+        finished_in_time = 0
+        turns = 0
+        while finished_in_time < 5:
+            before = len(shipped(received))
+            async with shipping_logs(url, "horace", linger=0) as shipper:
+                assert shipper is not None
+                log.warning("entry after %d turns", turns)
+                for _ in range(turns):
+                    await asyncio.sleep(0)
+                await shipper.aclose(flush_timeout=0)
+            await asyncio.sleep(0.01)  # Godot reads what reached it
+            reached = len(shipped(received)) - before
+            assert shipper.delivered <= reached <= shipper.delivered + shipper.lost, turns
+            finished_in_time += shipper.delivered
+            turns += 1
+
+
 async def test_replies_to_a_batch_are_decoded_in_short_stretches() -> None:
     replies = json.dumps([{"jsonrpc": "2.0", "id": n, "result": {}} for n in range(1000)])
     decoding = asyncio.create_task(_decode(replies))
