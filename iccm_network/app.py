@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from iccm_network.app_catalog import CatalogRegistry
 from iccm_network.catalog.table import Catalog
@@ -24,9 +24,28 @@ if TYPE_CHECKING:
     # that registering tools, tests in memory and the CLI start quickly.
     from iccm_network.transport.websocket import Server
 
-__all__ = ["App"]
+__all__ = ["App", "ServesApp"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ServesApp(Protocol):
+    """What an app tells of its changes: a ``Server``, or an in-memory connection."""
+
+    def replace_routes(self, routes: RouteTable) -> None:
+        """Serve ``routes`` from now on and tell the clients their tools changed.
+
+        Args:
+            routes: The app's tools, compiled.
+        """
+
+    def announce_change(self, kind: str, change: Callable[[ServerProtocol], None]) -> None:
+        """Apply ``change`` to every connection's protocol, then tell the clients.
+
+        Args:
+            kind: ``"tools"``, ``"resources"`` or ``"prompts"``.
+            change: Updates one connection's ``ServerProtocol``.
+        """
 
 
 class App(CatalogRegistry):
@@ -64,8 +83,9 @@ class App(CatalogRegistry):
         Settings.from_environment({}, **self._settings)  # fail now on a bad setting
         self._tools: dict[str, Tool] = {}
         self._catalog = Catalog()
-        # Servers made by this app: a tool added or removed later reaches them.
-        self._servers: weakref.WeakSet[Server] = weakref.WeakSet()
+        # Servers made by this app, and in-memory connections to it: a tool
+        # added or removed later reaches them.
+        self._servers: weakref.WeakSet[ServesApp] = weakref.WeakSet()
 
     def __repr__(self) -> str:
         return f"App({self.name!r}, version={self.version!r}, tools={list(self._tools)})"
@@ -140,9 +160,22 @@ class App(CatalogRegistry):
         self._tools_changed()
         return tool
 
+    def keep_current(self, server: ServesApp) -> None:
+        """Tell ``server`` of every tool, resource and prompt added or removed from now on.
+
+        ``server()`` does this for the servers it makes, and ``MCPClient(app)``
+        for its in-memory connection. The app holds ``server`` weakly.
+
+        Args:
+            server: A ``Server``, or anything with its ``replace_routes`` and
+                ``announce_change``.
+        """
+        self._servers.add(server)
+
     def _tools_changed(self) -> None:
+        routes = RouteTable(self._tools)
         for server in list(self._servers):
-            server.replace_routes(RouteTable(self._tools))
+            server.replace_routes(routes)
 
     def _catalog_changed(self, kind: str) -> None:
         # The servers read the app's own catalog, so nothing needs swapping:
@@ -232,7 +265,7 @@ class App(CatalogRegistry):
         server = Server(
             RouteTable(self._tools), self.info, self.settings(**overrides), catalog=self._catalog
         )
-        self._servers.add(server)
+        self.keep_current(server)
         return server
 
     @contextlib.asynccontextmanager

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from iccm_network import App, MCPClient
+from iccm_network import App, MCPClient, MCPError
+from iccm_network.testing import LocalConnection
 
 TIMEOUT = 10.0
 MODERN_META: dict[str, Any] = {
@@ -125,3 +126,55 @@ async def test_adding_and_removing_resources_and_prompts_notifies_handshake_clie
         assert (await next_frame(ws))["method"] == "notifications/prompts/list_changed"
         prompts = await rpc(ws, 5, "prompts/list")
         assert prompts["result"]["prompts"] == []
+
+
+async def test_an_in_memory_client_calls_tools_added_and_removed_after_it_connected() -> None:
+    app = make_app()
+    async with MCPClient(app) as client:
+        assert [tool["name"] for tool in await client.list_tools()] == ["first"]
+        app.add_tool(second)
+        assert [tool["name"] for tool in await client.list_tools()] == ["first", "second"]
+        assert await client.call("second") == 2
+        app.remove_tool("second")
+        assert [tool["name"] for tool in await client.list_tools()] == ["first"]
+        with pytest.raises(MCPError, match="second"):
+            await client.call("second")
+
+
+async def test_a_tool_added_from_another_thread_reaches_an_in_memory_client() -> None:
+    app = make_app()
+    async with MCPClient(app) as client:
+        assert [tool["name"] for tool in await client.list_tools()] == ["first"]
+        worker = threading.Thread(target=app.add_tool, args=(second,))
+        worker.start()
+        await asyncio.to_thread(worker.join)
+        # Queued on the client's loop by then, so applied before the next request.
+        assert await asyncio.wait_for(client.call("second"), TIMEOUT) == 2
+
+
+async def test_an_in_memory_handshake_connection_is_told_of_list_changes() -> None:
+    app = make_app()
+    connection = LocalConnection(app, protocol_version="2025-11-25")
+    app.add_tool(second)  # before the first message: served from the start, nobody to tell
+    listed = await connection.request("tools/list")
+    assert [tool["name"] for tool in listed["result"]["tools"]] == ["first", "second"]
+    app.remove_tool("second")
+    app.add_resource(lambda: "on", "config://switch", name="switch")
+    app.add_prompt(lambda: "hello", name="greet")
+    await asyncio.sleep(0)  # the notices are sent by tasks of their own, as on a socket
+    listed = await connection.request("tools/list")
+    assert [tool["name"] for tool in listed["result"]["tools"]] == ["first"]
+    assert [notice["method"] for notice in connection.notifications] == [
+        "notifications/tools/list_changed",
+        "notifications/resources/list_changed",
+        "notifications/prompts/list_changed",
+    ]
+
+
+async def test_an_in_memory_connection_with_fixed_tools_keeps_them() -> None:
+    app = make_app()
+    connection = LocalConnection(app, tools=dict(app.tools))
+    await connection.request("tools/list")
+    app.add_tool(second)
+    listed = await connection.request("tools/list")
+    assert [tool["name"] for tool in listed["result"]["tools"]] == ["first"]

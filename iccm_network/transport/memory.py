@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from iccm_network.config import Settings
 from iccm_network.logs import CallLog
 from iccm_network.protocol.server import ServerInfo, ServerProtocol
 from iccm_network.tools.routes import RouteTable, Tool
 from iccm_network.transport.calls import WorkerThreads
+from iccm_network.transport.list_changes import ListChanges
 from iccm_network.transport.serving import CallRunner
+
+if TYPE_CHECKING:
+    from iccm_network.app import ServesApp
 
 __all__ = ["InMemoryApp", "MemoryServer"]
 
@@ -49,9 +53,16 @@ class InMemoryApp(Protocol):
     def settings(self) -> Settings:
         """Its settings (limits, the default tool timeout)."""
 
+    def keep_current(self, server: ServesApp) -> None:
+        """Tell ``server`` of the tools, resources and prompts added or removed later."""
+
 
 class MemoryServer:
     """One connection's server side, in memory.
+
+    The app's later changes reach it as they reach a ``Server``: tools
+    added or removed (unless ``tools`` fixes them), and the list-changed
+    notifications to a handshake-era client.
 
     Args:
         app: The app whose tools to serve.
@@ -75,9 +86,10 @@ class MemoryServer:
             catalog=getattr(app, "catalog", None),
         )
         self._write = write
+        channel = _MemoryChannel(write)
         self._runner = CallRunner(
             self._protocol,
-            _MemoryChannel(write),
+            channel,
             _WORKERS,
             default_timeout=settings.tool_timeout,
             abandoning=_never,
@@ -89,11 +101,42 @@ class MemoryServer:
         self._listener = self._resource_updated
         if self._catalog is not None:
             self._catalog.listeners.add(self._listener)
+        self._fixed_tools = tools is not None
+        self._changes = ListChanges()
+        self._changes.protocols[channel] = self._protocol
+        try:
+            self._changes.loop = asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # made outside the loop: it is known when the first message comes
+        app.keep_current(self)
 
     @property
     def running(self) -> int:
         """Calls running now."""
         return len(self._runner.tasks)
+
+    def replace_routes(self, routes: RouteTable) -> None:
+        """Serve ``routes`` from now on, unless the tools were fixed when made.
+
+        Args:
+            routes: The app's tools, compiled.
+        """
+        if not self._fixed_tools:
+            self.announce_change("tools", lambda protocol: protocol.replace_routes(routes))
+
+    def announce_change(self, kind: str, change: Callable[[ServerProtocol], None]) -> None:
+        """Apply ``change`` to the protocol, then send a handshake-era client its list change.
+
+        Safe to call from any thread.
+
+        Args:
+            kind: ``"tools"``, ``"resources"`` or ``"prompts"``.
+            change: Updates the ``ServerProtocol``.
+        """
+        if self._changes.loop is None:
+            change(self._protocol)  # no message yet, so no client to tell
+        else:
+            self._changes.announce(kind, change)
 
     def receive_text(self, text: str) -> list[asyncio.Task[None]]:
         """Read one message; start the calls it asks for; return their tasks.
@@ -101,6 +144,8 @@ class MemoryServer:
         Args:
             text: A JSON-RPC message or batch, as text.
         """
+        if self._changes.loop is None:
+            self._changes.loop = asyncio.get_running_loop()
         self._protocol.receive_text(text)
         before = set(self._runner.tasks)
         self._runner.start_calls()
@@ -111,6 +156,7 @@ class MemoryServer:
         """Cancel every call still running (the connection is gone)."""
         if self._catalog is not None:
             self._catalog.listeners.discard(self._listener)
+        self._changes.protocols.clear()
         self._runner.cancel_all()
 
     async def _resource_updated(self, uri: str) -> None:
