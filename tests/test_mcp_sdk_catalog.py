@@ -17,8 +17,9 @@ import anyio
 import mcp_types as types
 import pytest
 from catalog_app import build_app
+from mcp.client import Client
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
-from mcp.shared.subscriptions import ResourceUpdated
+from mcp.shared.subscriptions import PromptsListChanged, ResourceUpdated, ToolsListChanged
 from mcp_sdk_adapter import WebSocketTransport, open_client, open_session
 
 TIMEOUT = 5.0
@@ -209,3 +210,28 @@ async def test_modern_listen_streams_carry_updates() -> None:
                     event = await subscription.__anext__()
     assert isinstance(event, ResourceUpdated) and event.uri == "note://todo"
     assert subscription.honored.resource_subscriptions == ["note://todo"]
+
+
+async def test_modern_listen_streams_over_http_carry_updates_and_list_changes() -> None:
+    app = build_app()
+    with anyio.fail_after(TIMEOUT):
+        async with app.serving(host="127.0.0.1", port=0) as server:
+            url = f"http://127.0.0.1:{server.port}/mcp"
+            async with Client(url, mode="2026-07-28") as client:
+                listening = client.listen(
+                    tools_list_changed=True,
+                    prompts_list_changed=True,
+                    resource_subscriptions=["note://todo"],
+                )
+                async with listening as subscription:
+                    await client.call_tool("edit", {"name": "todo", "text": "sleep"})
+                    updated = await subscription.__anext__()
+                    app.add_tool(lambda: "new", name="fresh")
+                    tools_changed = await subscription.__anext__()
+                    app.remove_prompt("chat")
+                    prompts_changed = await subscription.__anext__()
+    assert subscription.honored.tools_list_changed is True
+    assert subscription.honored.prompts_list_changed is True
+    assert isinstance(updated, ResourceUpdated) and updated.uri == "note://todo"
+    assert isinstance(tools_changed, ToolsListChanged)
+    assert isinstance(prompts_changed, PromptsListChanged)

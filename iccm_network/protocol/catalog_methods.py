@@ -8,6 +8,7 @@ tool calls: they become ``ToolCall`` entries whose ``render`` shapes the result.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from iccm_network.catalog.table import META_SUBSCRIPTION_ID, Catalog, Deferred, resource_not_found
@@ -21,7 +22,30 @@ from iccm_network.protocol.wire import (
     list_page,
 )
 
-__all__ = ["CATALOG_METHODS", "CatalogMethods"]
+if TYPE_CHECKING:
+    from iccm_network.tools.routes import RouteTable
+
+__all__ = ["CATALOG_METHODS", "CatalogMethods", "Listen"]
+
+_LIST_FILTERS: Final = {
+    "toolsListChanged": "tools",
+    "resourcesListChanged": "resources",
+    "promptsListChanged": "prompts",
+}
+"""A ``subscriptions/listen`` filter's list-change flags, and the lists they name."""
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """One open ``subscriptions/listen`` stream (2026-07-28), as acknowledged."""
+
+    request_id: RequestId
+    uris: frozenset[str]
+    """The resources whose ``notifications/resources/updated`` it gets."""
+    lists: frozenset[str]
+    """The lists (``"tools"``, ``"resources"``, ``"prompts"``) whose changes it gets."""
+    closing: dict[str, Any]
+    """Its result, sent when the server ends the stream."""
 
 
 class CatalogMethods:
@@ -34,7 +58,8 @@ class CatalogMethods:
     _running: dict[tuple[type, Any], ToolCall]
     _to_run: list[ToolCall]
     _subscribed: set[str]
-    _listens: dict[tuple[type, Any], tuple[RequestId, frozenset[str]]]
+    _listens: dict[tuple[type, Any], Listen]
+    _routes: RouteTable
 
     if TYPE_CHECKING:
         # ServerProtocol writes the notifications.
@@ -61,7 +86,7 @@ class CatalogMethods:
         elif method == "completion/complete":
             planned = catalog.complete(params, feats)
         elif method == "subscriptions/listen" and feats.modern:
-            self._listen(params, request_id)
+            self._listen(params, request_id, feats)
             return None  # the stream stays open; its reply would close it
         elif method in ("resources/subscribe", "resources/unsubscribe") and not feats.modern:
             uri = params.get("uri")
@@ -109,7 +134,7 @@ class CatalogMethods:
             key, items, params, feats, page_size=info.page_size, ttl_ms=info.list_ttl_ms
         )
 
-    def _listen(self, params: Mapping[str, Any], request_id: RequestId) -> None:
+    def _listen(self, params: Mapping[str, Any], request_id: RequestId, feats: Features) -> None:
         wanted = params.get("notifications")
         if type(wanted) is not dict:
             raise InvalidParams(
@@ -118,11 +143,29 @@ class CatalogMethods:
         uris = wanted.get("resourceSubscriptions", [])
         if type(uris) is not list or not all(type(uri) is str for uri in uris):
             raise InvalidParams('Invalid params: "resourceSubscriptions" must be a list of strings')
-        # Acknowledge only what this server can send: resource updates.
-        honoured: dict[str, Any] = {}
-        if self._catalog.has_resources and uris:
+        for flag in _LIST_FILTERS:
+            if type(wanted.get(flag, False)) is not bool:
+                raise InvalidParams(f'Invalid params: "{flag}" must be a boolean')
+        # Acknowledge only what this server can send: changes to the lists it
+        # has, updates of resources if it has any.
+        has = {
+            "tools": bool(self._routes),
+            "resources": self._catalog.has_resources,
+            "prompts": bool(self._catalog.prompts),
+        }
+        honoured: dict[str, Any] = {
+            flag: True for flag, kind in _LIST_FILTERS.items() if wanted.get(flag) and has[kind]
+        }
+        if uris and has["resources"]:
             honoured["resourceSubscriptions"] = uris
-            self._listens[id_key(request_id)] = (request_id, frozenset(uris))
+        # Kept even when nothing is honoured: the stream is open until the
+        # client cancels it or the server ends it with its result.
+        self._listens[id_key(request_id)] = Listen(
+            request_id,
+            frozenset(honoured.get("resourceSubscriptions", ())),
+            frozenset(_LIST_FILTERS[flag] for flag in honoured if flag in _LIST_FILTERS),
+            finish_result({"_meta": {META_SUBSCRIPTION_ID: request_id}}, feats),
+        )
         self._notify(
             "notifications/subscriptions/acknowledged",
             {"_meta": {META_SUBSCRIPTION_ID: request_id}, "notifications": honoured},

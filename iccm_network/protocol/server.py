@@ -37,7 +37,7 @@ from iccm_network.errors import (
 )
 from iccm_network.protocol.calls import Batch, ServerInfo, ToolCall
 from iccm_network.protocol.capabilities import LOG_LEVELS, log_level_index, server_capabilities
-from iccm_network.protocol.catalog_methods import CATALOG_METHODS, CatalogMethods
+from iccm_network.protocol.catalog_methods import CATALOG_METHODS, CatalogMethods, Listen
 from iccm_network.protocol.outcomes import (
     Cancelled,
     Outcome,
@@ -142,8 +142,8 @@ class ServerProtocol(ToolMethods, CatalogMethods):
         self._in_flight = 0
         self._catalog = catalog if catalog is not None else Catalog()
         self._subscribed: set[str] = set()  # resources/subscribe, handshake era
-        # Open subscriptions/listen streams (2026-07-28): id key -> (id, URIs).
-        self._listens: dict[tuple[type, Any], tuple[RequestId, frozenset[str]]] = {}
+        # Open subscriptions/listen streams (2026-07-28) by id key.
+        self._listens: dict[tuple[type, Any], Listen] = {}
 
     @property
     def protocol_version(self) -> str | None:
@@ -292,10 +292,25 @@ class ServerProtocol(ToolMethods, CatalogMethods):
         """
         if uri in self._subscribed:
             self._notify("notifications/resources/updated", {"uri": uri})
-        for request_id, uris in self._listens.values():
-            if uri in uris:
-                meta = {META_SUBSCRIPTION_ID: request_id}
+        for listen in self._listens.values():
+            if uri in listen.uris:
+                meta = {META_SUBSCRIPTION_ID: listen.request_id}
                 self._notify("notifications/resources/updated", {"_meta": meta, "uri": uri})
+
+    @property
+    def listening(self) -> bool:
+        """True while a 2026-07-28 ``subscriptions/listen`` stream is open."""
+        return bool(self._listens)
+
+    def end_listens(self) -> None:
+        """End every open ``subscriptions/listen`` stream: queue the result of each.
+
+        The server does this when it shuts down, so that each client knows
+        its stream ended gracefully rather than with the connection.
+        """
+        for listen in self._listens.values():
+            self._write(result_message(listen.request_id, listen.closing))
+        self._listens.clear()
 
     def log_frame(self, call: ToolCall, params: Mapping[str, Any]) -> str | None:
         """A ``notifications/message`` frame for a call's log message, if it is wanted.
@@ -329,18 +344,24 @@ class ServerProtocol(ToolMethods, CatalogMethods):
         self._routes = routes
         self._tool_named = routes.lookup
 
-    def list_changed_frame(self, kind: str) -> str | None:
-        """A ``notifications/<kind>/list_changed`` frame, if this connection takes one.
+    def list_changed_frames(self, kind: str) -> list[str]:
+        """The ``notifications/<kind>/list_changed`` frames this connection takes.
 
-        Only a connection that completed the handshake-era ``initialize``
-        gets list changes; 2026-07-28 clients re-list when their cache expires.
+        One if it completed the handshake-era ``initialize``, and one for
+        each 2026-07-28 ``subscriptions/listen`` stream that asked for the
+        kind's changes (carrying its subscription id). Other 2026-07-28
+        clients re-list when their cache expires.
 
         Args:
             kind: ``"tools"``, ``"resources"`` or ``"prompts"``.
         """
-        if self._version is None:
-            return None
-        return encode(notification_message(f"notifications/{kind}/list_changed"))
+        method = f"notifications/{kind}/list_changed"
+        frames = [encode(notification_message(method))] if self._version is not None else []
+        for listen in self._listens.values():
+            if kind in listen.lists:
+                params = {"_meta": {META_SUBSCRIPTION_ID: listen.request_id}}
+                frames.append(encode(notification_message(method, params)))
+        return frames
 
     # -- dispatch ------------------------------------------------------------
 

@@ -21,7 +21,7 @@ import asyncio
 import functools
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import h11
@@ -84,6 +84,9 @@ class HttpHost(Protocol):
 
     def http_idle(self, connection: Any) -> None:
         """Count a connection as waiting for a request again."""
+
+    def follow(self, channel: Channel, protocol: ServerProtocol) -> Callable[[], None]:
+        """Send ``channel`` its resource updates and list changes until told to stop."""
 
 
 class Transport(Protocol):
@@ -447,6 +450,9 @@ class HttpConnection:
         protocol.receive_message(message)
         runner.start_calls()
         frames = protocol.data_to_send()
+        if protocol.listening:
+            await self._listen(message, protocol, exchange, frames, sse_ok)
+            return
         if frames:
             exchange.final.extend(frames)
             exchange.finish()
@@ -471,6 +477,40 @@ class HttpConnection:
             if isinstance(reply, dict) and isinstance(reply.get("error"), dict):
                 status = _STATUS_OF_ERROR.get(reply["error"].get("code"), 200)
         self._reply(status, frame, sse_ok and not json_ok)
+
+    async def _listen(
+        self,
+        message: dict[str, Any],
+        protocol: ServerProtocol,
+        exchange: _Exchange,
+        frames: list[str],
+        sse_ok: bool,
+    ) -> None:
+        """Serve a ``subscriptions/listen`` stream (2026-07-28) as an SSE response.
+
+        It stays open, with the acknowledgement first and then the updates
+        and list changes asked for, until the client hangs up or the server
+        shuts down (which sends its result and ends the response).
+        """
+        if not sse_ok:
+            problem = InvalidRequest(
+                "Invalid Request: subscriptions/listen is a stream of notifications;"
+                " its request must accept text/event-stream"
+            )
+            self._reply(406, ServerProtocol.error_frame(message["id"], problem), as_sse=False)
+            return
+        exchange.streaming = True
+        self.start_stream()
+        unfollow = self._host.follow(exchange, protocol)
+        try:
+            async with exchange.sending:
+                for frame in frames:
+                    await self.send_event(frame)
+            await exchange.done
+        finally:
+            unfollow()
+        if not self.lost:
+            self._write(h11.EndOfMessage())
 
     def _reply(self, status: int, frame: str, as_sse: bool) -> None:
         if as_sse:

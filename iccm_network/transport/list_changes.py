@@ -1,8 +1,10 @@
 """List changes while serving: a tool, resource or prompt added or removed.
 
-``ListChanges`` knows each open WebSocket connection's protocol; a change is
-applied to every one of them on the server's loop (from any thread), and the
-handshake-era connections are sent ``notifications/<kind>/list_changed``.
+``ListChanges`` knows each open connection's protocol (a WebSocket, an HTTP
+``subscriptions/listen`` stream, an in-memory connection); a change is
+applied to every one of them on the server's loop (from any thread), and
+the handshake-era connections and the listen streams that asked for it are
+sent ``notifications/<kind>/list_changed``.
 """
 
 from __future__ import annotations
@@ -52,14 +54,29 @@ class ListChanges:
     def _announce(self, kind: str, change: Callable[[ServerProtocol], None]) -> None:
         for connection, protocol in self.protocols.items():
             change(protocol)
-            frame = protocol.list_changed_frame(kind)
-            if frame is not None:
-                task = asyncio.create_task(self._notify(connection, frame))
+            frames = protocol.list_changed_frames(kind)
+            if frames:
+                task = asyncio.create_task(self._notify(connection, frames))
                 self._notices.add(task)
                 task.add_done_callback(self._notices.discard)
 
+    async def end_listens(self) -> None:
+        """End the open ``subscriptions/listen`` streams, each with its result (at shutdown)."""
+        ending = []
+        for connection, protocol in list(self.protocols.items()):
+            if protocol.listening:
+                protocol.end_listens()
+                ending.append(self._reply(connection, protocol.data_to_send()))
+        await asyncio.gather(*ending)
+
     @staticmethod
-    async def _notify(connection: Any, frame: str) -> None:
+    async def _notify(connection: Any, frames: list[str]) -> None:
         # send_notification drops the frame if the connection has closed.
         async with connection.sending:
-            await connection.send_notification(frame)
+            for frame in frames:
+                await connection.send_notification(frame)
+
+    @staticmethod
+    async def _reply(connection: Any, frames: list[str]) -> None:
+        async with connection.sending:
+            await connection.send_replies(frames)

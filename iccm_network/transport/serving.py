@@ -28,7 +28,7 @@ from iccm_network.transport.calls import (
     tool_arguments,
 )
 
-__all__ = ["CallRunner", "Channel"]
+__all__ = ["CallRunner", "Channel", "tell_resource_updated"]
 
 
 class Channel(Protocol):
@@ -71,6 +71,22 @@ class Channel(Protocol):
         Args:
             frame: One encoded frame.
         """
+
+
+async def tell_resource_updated(channel: Channel, protocol: ServerProtocol, uri: str) -> None:
+    """Tell ``channel``'s client that ``uri`` changed, if it subscribed to it.
+
+    Args:
+        channel: Where the client is.
+        protocol: The client's protocol, which knows its subscriptions.
+        uri: The resource that changed.
+    """
+    protocol.resource_updated(uri)
+    frames = protocol.data_to_send()
+    if frames and channel.is_open():
+        async with channel.sending:
+            for frame in frames:
+                await channel.send_notification(frame)
 
 
 class CallRunner:

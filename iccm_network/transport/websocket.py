@@ -54,7 +54,7 @@ from iccm_network.tools.routes import RouteTable
 from iccm_network.transport.admission import Admission, HeaderLookup, Refusal
 from iccm_network.transport.calls import WorkerThreads
 from iccm_network.transport.list_changes import ListChanges
-from iccm_network.transport.serving import CallRunner, Channel
+from iccm_network.transport.serving import CallRunner, Channel, tell_resource_updated
 from iccm_network.transport.sockets import (
     ACCEPT_BATCH,
     FD_RESERVE,
@@ -297,9 +297,15 @@ class Server:
             len(self._calls()),
             budget,
         )
+        # Listen streams (2026-07-28) end first, each with its result (as a
+        # call ends with its reply); the writing is waited for after the calls.
+        ending = asyncio.create_task(self._changes.end_listens())
         # Calls started during the drain are waited for too, to the same end.
         while (running := self._calls()) and (left := calls_end - loop.time()) > 0:
             await asyncio.wait(running, timeout=left)
+        # Streams opened during the drain end too.
+        late = asyncio.create_task(self._changes.end_listens())
+        await asyncio.wait([ending, late], timeout=max(calls_end - loop.time(), 0.01))
         abandoned = self._calls()
         if abandoned:
             logger.warning(
@@ -514,6 +520,29 @@ class Server:
             # handshake does, and is shed like one.
             self.tcp_opened(connection)
 
+    def follow(self, channel: Channel, protocol: ServerProtocol) -> Callable[[], None]:
+        """Send ``channel`` its resource updates and list changes until told to stop.
+
+        Args:
+            channel: A connection, or an HTTP ``subscriptions/listen`` stream.
+            protocol: Its protocol, which knows what it subscribed to.
+
+        Returns:
+            The function that stops it.
+        """
+        listener = functools.partial(tell_resource_updated, channel, protocol)
+        catalog = self.catalog
+        if catalog is not None:
+            catalog.listeners.add(listener)  # held weakly: unfollow() holds it
+        self._changes.protocols[channel] = protocol
+
+        def unfollow() -> None:
+            if catalog is not None:
+                catalog.listeners.discard(listener)
+            del self._changes.protocols[channel]
+
+        return unfollow
+
     def http_opened(self, connection: PortConnection) -> None:
         self._http.add(connection)
 
@@ -548,11 +577,7 @@ class Server:
         protocol, runner = self.protocol_and_runner(connection, batch_slice=_BATCH_SLICE)
         self._connections[connection] = runner
         start_calls = runner.start_calls
-        listener = functools.partial(connection.resource_updated, protocol)
-        catalog = self.catalog
-        if catalog is not None:
-            catalog.listeners.add(listener)
-        self._changes.protocols[connection] = protocol
+        unfollow = self.follow(connection, protocol)
         launched = 0
         max_unsent = self.settings.max_unsent_bytes
         try:
@@ -587,11 +612,9 @@ class Server:
         except ConnectionClosed:
             pass
         finally:
-            if catalog is not None:
-                catalog.listeners.discard(listener)
+            unfollow()
             runner.cancel_all()
             del self._connections[connection]
-            del self._changes.protocols[connection]
             self._admitted.discard(connection)
             duration = time.monotonic() - started
             code = close_code(connection)

@@ -21,7 +21,6 @@ from websockets.frames import CloseCode
 from websockets.http11 import Response
 from websockets.protocol import State
 
-from iccm_network.protocol.server import ServerProtocol
 from iccm_network.transport.admission import Refusal
 from iccm_network.transport.http import HttpConnection, HttpHost
 from iccm_network.transport.sockets import address
@@ -220,20 +219,6 @@ class PortConnection(ServerConnection):
                     continue
             return
         await super().handshake(*args, **kwargs)
-
-    async def resource_updated(self, protocol: ServerProtocol, uri: str) -> None:
-        """Tell this connection's subscribers that ``uri`` changed, if any subscribed.
-
-        Args:
-            protocol: The connection's protocol.
-            uri: The resource that changed.
-        """
-        protocol.resource_updated(uri)
-        frames = protocol.data_to_send()
-        if frames and self.is_open():
-            async with self.sending:
-                for frame in frames:
-                    await self.send_notification(frame)
 
     def is_open(self) -> bool:
         """True while frames can be sent (the ``Channel`` interface)."""

@@ -10,6 +10,7 @@ import pytest
 from catalog_app import build_app
 
 from iccm_network import App, Message, ToolDefinitionError
+from iccm_network.catalog.table import META_SUBSCRIPTION_ID
 from iccm_network.catalog.uri_templates import UriTemplate, UriTemplateError
 from iccm_network.protocol.outcomes import Outcome, Raised, Returned, TimedOut
 from iccm_network.protocol.server import ServerInfo, ServerProtocol, ToolCall
@@ -258,9 +259,10 @@ def test_listen_acknowledges_streams_updates_and_ends_on_cancel() -> None:
         "method": "notifications/subscriptions/acknowledged",
         "params": {
             "_meta": {"io.modelcontextprotocol/subscriptionId": "listen-1"},
-            "notifications": {"resourceSubscriptions": ["note://todo"]},
+            "notifications": {"toolsListChanged": True, "resourceSubscriptions": ["note://todo"]},
         },
     }
+    assert protocol.listening
     protocol.resource_updated("note://todo")
     (update,) = [json.loads(frame) for frame in protocol.data_to_send()]
     assert update["params"] == {
@@ -273,6 +275,53 @@ def test_listen_acknowledges_streams_updates_and_ends_on_cancel() -> None:
     )
     protocol.resource_updated("note://todo")
     assert protocol.data_to_send() == []
+    assert not protocol.listening
+    assert protocol.list_changed_frames("tools") == []
+
+
+def test_listen_acknowledges_only_the_lists_the_app_has() -> None:
+    tools_only = App("t")
+    tools_only.add_tool(lambda: "hi", name="hi")
+    protocol = make_protocol(tools_only)
+    wanted = dict.fromkeys(["toolsListChanged", "resourcesListChanged", "promptsListChanged"], True)
+    params = {"_meta": ENVELOPE, "notifications": {**wanted, "resourceSubscriptions": ["x://y"]}}
+    (ack,) = exchange(protocol, "subscriptions/listen", params, id=3)
+    assert ack["params"]["notifications"] == {"toolsListChanged": True}
+    bad = {"_meta": ENVELOPE, "notifications": {"toolsListChanged": "yes"}}
+    (error,) = exchange(protocol, "subscriptions/listen", bad, id=4)
+    assert error["error"]["code"] == -32602
+    assert "toolsListChanged" in error["error"]["message"]
+
+
+def test_each_listen_stream_gets_the_list_changes_it_asked_for_and_a_result_at_its_end() -> None:
+    protocol = make_protocol()
+    lists = {"toolsListChanged": True, "promptsListChanged": True}
+    exchange(protocol, "subscriptions/listen", {"_meta": ENVELOPE, "notifications": lists}, id=1)
+    prompts = {"promptsListChanged": True}
+    exchange(protocol, "subscriptions/listen", {"_meta": ENVELOPE, "notifications": prompts}, id=2)
+    exchange(protocol, "subscriptions/listen", {"_meta": ENVELOPE, "notifications": {}}, id=3)
+
+    def ids(kind: str) -> list[Any]:
+        frames = [json.loads(frame) for frame in protocol.list_changed_frames(kind)]
+        assert {frame["method"] for frame in frames} <= {f"notifications/{kind}/list_changed"}
+        return [frame["params"]["_meta"][META_SUBSCRIPTION_ID] for frame in frames]
+
+    assert (ids("tools"), ids("prompts"), ids("resources")) == ([1], [1, 2], [])
+    protocol.end_listens()
+    closing = [json.loads(frame) for frame in protocol.data_to_send()]
+    assert closing == [
+        {
+            "jsonrpc": "2.0",
+            "id": n,
+            "result": {
+                "_meta": {"io.modelcontextprotocol/subscriptionId": n},
+                "resultType": "complete",
+            },
+        }
+        for n in (1, 2, 3)
+    ]
+    assert not protocol.listening
+    assert ids("tools") == []
 
 
 def test_each_era_has_only_its_own_subscription_methods() -> None:
