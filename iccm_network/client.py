@@ -34,7 +34,12 @@ from iccm_network.protocol.client import (
     Stray,
     decode_result,
 )
-from iccm_network.protocol.client_events import Notification, tool_list_page, tool_result
+from iccm_network.protocol.client_events import (
+    Notification,
+    Request,
+    tool_list_page,
+    tool_result,
+)
 from iccm_network.protocol.versions import LATEST_HANDSHAKE_VERSION
 from iccm_network.transport.client import ClientTransport, MemoryTransport, WebSocketTransport
 from iccm_network.transport.connect import Endpoint, describe_client, handshake_headers, remaining
@@ -53,6 +58,8 @@ ProgressCallback = Callable[[float, float | None, str | None], object]
 """Called as ``on_progress(progress, total, message)``."""
 
 _RESOURCE_UPDATED = "notifications/resources/updated"
+_ACKNOWLEDGED = "notifications/subscriptions/acknowledged"
+_SUBSCRIPTION_ID = "io.modelcontextprotocol/subscriptionId"
 LogCallback = Callable[[str, Any, "str | None"], object]
 """Called as ``on_log(level, data, logger)`` for each log message from the server."""
 
@@ -74,6 +81,10 @@ class _Session:
         self.reader: asyncio.Task[None] | None = None
         self.background: set[asyncio.Task[None]] = set()
         self.closing = False
+        self.acks: dict[Any, asyncio.Future[Mapping[str, Any]]] = {}
+        """``subscriptions/listen`` requests awaiting their acknowledgement, by id."""
+        self.listens: dict[str, Request] = {}
+        """The ``subscriptions/listen`` stream of each subscribed URI (2026-07-28)."""
 
     @property
     def alive(self) -> bool:
@@ -361,6 +372,12 @@ class MCPClient(CatalogCalls):
                         logger.exception("progress callback failed")
             elif isinstance(event, Notification) and event.method == _RESOURCE_UPDATED:
                 self._resource_updated(event.params)
+            elif isinstance(event, Notification) and event.method == _ACKNOWLEDGED:
+                meta = event.params.get("_meta")
+                stream = meta.get(_SUBSCRIPTION_ID) if isinstance(meta, Mapping) else None
+                ack = session.acks.pop(stream, None) if isinstance(stream, int) else None
+                if ack is not None and not ack.done():
+                    ack.set_result(event.params)
             elif isinstance(event, LogMessage):
                 if self.on_log is not None:
                     try:
@@ -491,6 +508,61 @@ class MCPClient(CatalogCalls):
         params = {"name": tool, "arguments": dict(arguments or {})}
         progress = on_progress if on_progress is not None else self.on_progress
         return tool_result(await self._exchange("tools/call", params, timeout, progress))
+
+    async def _subscribe(self, uri: str, timeout: float | None) -> None:
+        session = await self._live_session()
+        if session.protocol.needs_initialize:
+            await self.request("resources/subscribe", {"uri": uri}, timeout=timeout)
+            return
+        # 2026-07-28: a stream per URI, so that unsubscribing one ends only it.
+        protocol = session.protocol
+        loop = asyncio.get_running_loop()
+        params = {"notifications": {"resourceSubscriptions": [uri]}}
+        request = protocol.request("subscriptions/listen", params)
+        ack: asyncio.Future[Mapping[str, Any]] = loop.create_future()
+        ended: asyncio.Future[Reply] = loop.create_future()  # an error, or the stream's end
+        session.acks[request.id] = ack
+        session.waiters[request.id] = ended
+        timeout = self.call_timeout if timeout is None else timeout
+        try:
+            await flush(session.transport, protocol)
+            either: set[asyncio.Future[Any]] = {ack, ended}
+            await asyncio.wait(either, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if ended.done():
+                ended.result().result()  # raises the server's error, if it sent one
+                raise MCPError(f"{self.url} ended the subscriptions/listen stream for {uri!r}")
+            if not ack.done():
+                raise TimeoutError(
+                    f"subscriptions/listen for {uri!r} on {self.url} was not acknowledged "
+                    f"within {timeout:g} s"
+                )
+            honoured = ack.result().get("notifications")
+            if not isinstance(honoured, Mapping) or uri not in (
+                honoured.get("resourceSubscriptions") or ()
+            ):
+                raise MCPError(f"{self.url} does not send updates of {uri!r}")
+        except BaseException:
+            protocol.cancel(request, "not subscribed")
+            raise
+        finally:
+            session.acks.pop(request.id, None)
+            session.waiters.pop(request.id, None)  # its end, if it comes, is of no interest
+            self._flush_soon(session)
+        previous = session.listens.get(uri)
+        session.listens[uri] = request
+        if previous is not None:  # subscribed twice: the newer stream serves
+            protocol.cancel(previous, "subscribed again")
+            self._flush_soon(session)
+
+    async def _unsubscribe(self, uri: str, timeout: float | None) -> None:
+        session = await self._live_session()
+        if session.protocol.needs_initialize:
+            await self.request("resources/unsubscribe", {"uri": uri}, timeout=timeout)
+            return
+        request = session.listens.pop(uri, None)
+        if request is not None:
+            session.protocol.cancel(request, "unsubscribed")
+            await flush(session.transport, session.protocol)
 
     async def set_log_level(self, level: str, *, timeout: float | None = None) -> None:
         """Ask the server for log messages of ``level`` and above (to ``on_log``).

@@ -159,27 +159,37 @@ class CatalogCalls:
         completion: dict[str, Any] = result["completion"]
         return completion
 
+    async def _subscribe(self, uri: str, timeout: float | None) -> None:
+        """Ask for ``uri``'s updates in the connection's era (``MCPClient`` provides it)."""
+        raise NotImplementedError  # pragma: no cover - MCPClient provides it
+
+    async def _unsubscribe(self, uri: str, timeout: float | None) -> None:
+        """Stop ``uri``'s updates in the connection's era (``MCPClient`` provides it)."""
+        raise NotImplementedError  # pragma: no cover - MCPClient provides it
+
     async def subscribe_resource(
         self, uri: str, on_update: ResourceCallback, *, timeout: float | None = None
     ) -> None:
-        """Subscribe to a resource (handshake era); ``on_update(uri)`` runs on each change.
+        """Subscribe to a resource; ``on_update(uri)`` runs on each change.
 
-        A subscription lives as long as the connection: after a reconnect,
-        subscribe again.
+        In the handshake era this sends ``resources/subscribe``; under
+        2026-07-28 it opens a ``subscriptions/listen`` stream for ``uri`` and
+        returns once the server has acknowledged it. A subscription lives as
+        long as the connection: after a reconnect, subscribe again.
 
         Args:
             uri: The resource's URI.
             on_update: Called with the URI of each ``notifications/resources/updated``.
-            timeout: Seconds to wait for the reply.
+            timeout: Seconds to wait for the reply or the acknowledgement.
 
         Raises:
-            MCPError: Unknown resource, or a revision without
-                ``resources/subscribe`` (2026-07-28 streams with
-                ``subscriptions/listen`` instead, not offered by this client).
+            MCPError: Unknown resource, or (2026-07-28) a server that does
+                not acknowledge updates of ``uri``.
+            TimeoutError: No answer within ``timeout``.
         """
         self._resource_callbacks[uri] = on_update
         try:
-            await self.request("resources/subscribe", {"uri": uri}, timeout=timeout)
+            await self._subscribe(uri, timeout)
         except BaseException:
             self._resource_callbacks.pop(uri, None)
             raise
@@ -187,12 +197,15 @@ class CatalogCalls:
     async def unsubscribe_resource(self, uri: str, *, timeout: float | None = None) -> None:
         """End a subscription made with ``subscribe_resource``.
 
+        Under 2026-07-28 this cancels its ``subscriptions/listen`` stream
+        (over HTTP, by closing the stream's response).
+
         Args:
             uri: The resource's URI.
-            timeout: Seconds to wait for the reply.
+            timeout: Seconds to wait for the reply (handshake era).
         """
         self._resource_callbacks.pop(uri, None)
-        await self.request("resources/unsubscribe", {"uri": uri}, timeout=timeout)
+        await self._unsubscribe(uri, timeout)
 
     def _resource_updated(self, params: Mapping[str, Any]) -> None:
         uri = params.get("uri")

@@ -10,6 +10,7 @@ import pytest
 from catalog_app import build_app
 
 from iccm_network import MCPClient, MCPError
+from iccm_network._timeout import timeout as async_timeout
 from iccm_network.protocol.server import ServerInfo
 
 TIMEOUT = 10.0
@@ -93,3 +94,31 @@ async def test_in_memory_connections_nobody_closes_leave_no_listener_behind() ->
         del client
     gc.collect()
     assert len(app.catalog.listeners) == 0
+
+
+@pytest.mark.parametrize("where", ["websocket", "http", "memory"])
+async def test_a_2026_07_28_subscription_is_a_listen_stream_until_unsubscribed(where: str) -> None:
+    app = build_app()
+    seen: list[str] = []
+    first = asyncio.Event()
+
+    def on_update(uri: str) -> None:
+        seen.append(uri)
+        first.set()
+
+    async with app.serving(host="127.0.0.1", port=0) as server:
+        target = {"websocket": server.url, "http": f"http://127.0.0.1:{server.port}/mcp"}
+        async with MCPClient(target.get(where, app), protocol_version="2026-07-28") as client:
+            await client.subscribe_resource("note://todo", on_update)
+            await client.call("edit", {"name": "todo", "text": "new"})
+            await asyncio.wait_for(first.wait(), TIMEOUT)
+            await client.unsubscribe_resource("note://todo")
+            async with async_timeout(TIMEOUT):
+                # Over HTTP the stream's response is closed: the server sees it go.
+                while len(app.catalog.listeners) > (0 if where == "http" else 1):
+                    await asyncio.sleep(0.01)
+            await client.call("edit", {"name": "todo", "text": "newer"})
+            await client.list_tools()  # a round trip after the edit
+            with pytest.raises(MCPError, match="does not send updates"):
+                await client.subscribe_resource("nothing://here", on_update)
+    assert seen == ["note://todo"]

@@ -36,6 +36,22 @@ async def count(to: int, ctx: Context) -> int:
     return to
 
 
+WAITING: list[str] = []
+"""What ``wait`` saw: ``started``, then ``cancelled``."""
+
+
+@app.tool
+async def wait() -> str:
+    """Wait until cancelled."""
+    WAITING.append("started")
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        WAITING.append("cancelled")
+        raise
+    return "never"
+
+
 @asynccontextmanager
 async def serving(**overrides: object) -> AsyncIterator[Server]:
     with anyio.fail_after(TIMEOUT):
@@ -51,7 +67,12 @@ def http_url(server: Server) -> str:
 async def test_the_client_calls_over_http_in_each_era(version: str) -> None:
     async with serving() as server, MCPClient(http_url(server), protocol_version=version) as client:
         assert await client.call("add", {"a": 2, "b": 3}) == 5
-        assert [tool["name"] for tool in await client.list_tools()] == ["add", "fail", "count"]
+        assert [tool["name"] for tool in await client.list_tools()] == [
+            "add",
+            "fail",
+            "count",
+            "wait",
+        ]
         results = await asyncio.gather(*(client.call("add", {"a": n, "b": 1}) for n in range(6)))
         with pytest.raises(ToolError) as tool_error:
             await client.call("fail", {"reason": "disk full"})
@@ -104,3 +125,18 @@ async def test_the_cli_takes_http_urls(capsys: pytest.CaptureFixture[str]) -> No
         assert await run_main(["tools", http_url(server)]) == 0
         assert "count" in capsys.readouterr().out
         assert await run_main(["doctor", http_url(server)]) == 0
+
+
+@pytest.mark.parametrize("version", ["2025-11-25", "2026-07-28"])
+async def test_a_call_the_client_gives_up_on_is_cancelled_on_the_server(version: str) -> None:
+    # Nothing on the server relates a cancellation POSTed apart to the call:
+    # the client closes the call's own response instead, and the server
+    # cancels a call whose client hung up.
+    WAITING.clear()
+    async with serving() as server, MCPClient(http_url(server), protocol_version=version) as client:
+        with pytest.raises(TimeoutError):
+            await client.call("wait", timeout=0.3)
+        while len(WAITING) < 2:
+            await asyncio.sleep(0.01)
+        assert WAITING == ["started", "cancelled"]
+        assert await client.call("add", {"a": 1, "b": 2}) == 3

@@ -147,7 +147,7 @@ class CatalogMethods:
             if type(wanted.get(flag, False)) is not bool:
                 raise InvalidParams(f'Invalid params: "{flag}" must be a boolean')
         # Acknowledge only what this server can send: changes to the lists it
-        # has, updates of resources if it has any.
+        # has, updates of the resources it knows.
         has = {
             "tools": bool(self._routes),
             "resources": self._catalog.has_resources,
@@ -156,8 +156,9 @@ class CatalogMethods:
         honoured: dict[str, Any] = {
             flag: True for flag, kind in _LIST_FILTERS.items() if wanted.get(flag) and has[kind]
         }
-        if uris and has["resources"]:
-            honoured["resourceSubscriptions"] = uris
+        known = [uri for uri in uris if self._catalog.known_uri(uri)]
+        if known:
+            honoured["resourceSubscriptions"] = known
         # Kept even when nothing is honoured: the stream is open until the
         # client cancels it or the server ends it with its result.
         self._listens[id_key(request_id)] = Listen(

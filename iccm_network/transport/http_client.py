@@ -7,7 +7,9 @@ keep-alive connection, or a new one, so calls run concurrently; the reply
 result) is handed to ``receive`` like a WebSocket frame. The server keeps no
 session: after ``initialize`` the negotiated revision goes in every request's
 ``MCP-Protocol-Version`` header, and a 2026-07-28 request also names its
-method in ``Mcp-Method``.
+method in ``Mcp-Method``. For the same reason a request is cancelled by
+closing its own response (a ``subscriptions/listen`` stream is ended so),
+not by POSTing ``notifications/cancelled``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import socket
 import ssl
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 import h11
 
@@ -69,6 +71,8 @@ class HttpTransport:
         self._inbox: asyncio.Queue[str | MCPConnectionError] = asyncio.Queue()
         self._idle: list[_Link] = []
         self._posts: set[asyncio.Task[None]] = set()
+        self._requests: dict[str | int, asyncio.Task[None]] = {}
+        """The POST of each request awaiting its reply, by id."""
         self._open = False
         self._ssl: ssl.SSLContext | None = ssl.create_default_context() if endpoint.secure else None
 
@@ -147,9 +151,27 @@ class HttpTransport:
         """
         if not self._open:
             raise _closed(self.url, "MCPClient.close() closed it")
-        task = asyncio.create_task(self._post(text))
+        try:
+            message: Any = json.loads(text)
+        except ValueError:
+            message = None
+        if type(message) is dict and message.get("method") == "notifications/cancelled":
+            params = message.get("params")
+            cancelled = params.get("requestId") if type(params) is dict else None
+            post = self._requests.pop(cancelled, None) if _is_id(cancelled) else None
+            if post is not None:
+                # The server keeps no session, so a cancellation POSTed apart
+                # would reach nothing: closing the request's own response is
+                # what ends its call, or its subscriptions/listen stream.
+                post.cancel()
+                return
+        task = asyncio.create_task(self._post(text, message))
         self._posts.add(task)
         task.add_done_callback(self._posts.discard)
+        request_id = message.get("id") if type(message) is dict and "method" in message else None
+        if _is_id(request_id):
+            self._requests[request_id] = task
+            task.add_done_callback(lambda _: self._requests.pop(request_id, None))
 
     async def receive(self) -> str:
         """The next message a reply carried.
@@ -177,7 +199,7 @@ class HttpTransport:
 
     # -- one request ---------------------------------------------------------
 
-    def _request_headers(self, text: str, length: int) -> list[tuple[str, str]]:
+    def _request_headers(self, message: Any, length: int) -> list[tuple[str, str]]:
         endpoint = self.endpoint
         host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
         fields = [
@@ -187,10 +209,6 @@ class HttpTransport:
             ("Content-Length", str(length)),
         ]
         version = self.protocol_version
-        try:
-            message: Any = json.loads(text)
-        except ValueError:
-            message = None
         if type(message) is dict and type(message.get("params")) is dict:
             meta = message["params"].get("_meta")
             modern = meta.get(META_PROTOCOL_VERSION) if type(meta) is dict else None
@@ -205,9 +223,9 @@ class HttpTransport:
         fields += list(self.headers.items())
         return fields
 
-    async def _post(self, text: str) -> None:
+    async def _post(self, text: str, message: Any) -> None:
         try:
-            await self._exchange(text)
+            await self._exchange(text, message)
         except MCPConnectionError as exc:
             self._inbox.put_nowait(exc)
         except (OSError, h11.ProtocolError, asyncio.IncompleteReadError) as exc:
@@ -215,7 +233,7 @@ class HttpTransport:
             error.__cause__ = exc
             self._inbox.put_nowait(error)
 
-    async def _exchange(self, text: str) -> None:
+    async def _exchange(self, text: str, message: Any) -> None:
         link = self._idle.pop() if self._idle else await self._dial(10.0)
         reusable = False
         try:
@@ -225,7 +243,7 @@ class HttpTransport:
                 h11.Request(
                     method="POST",
                     target=self.endpoint.path,
-                    headers=self._request_headers(text, len(body)),
+                    headers=self._request_headers(message, len(body)),
                 )
             )
             link.writer.write(out + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
@@ -278,6 +296,11 @@ class HttpTransport:
         elif not (200 <= status < 300) and not sse:
             raise _status_error(self.url, status, bytes(buffered))
         return link.h11.our_state is h11.DONE and link.h11.their_state is h11.DONE
+
+
+def _is_id(value: Any) -> TypeGuard[str | int]:
+    """Whether ``value`` can be a request's JSON-RPC id (a string or an integer)."""
+    return type(value) in (str, int)
 
 
 class _EventStream:

@@ -251,7 +251,10 @@ def test_listen_acknowledges_streams_updates_and_ends_on_cancel() -> None:
     protocol = make_protocol()
     params = {
         "_meta": ENVELOPE,
-        "notifications": {"resourceSubscriptions": ["note://todo"], "toolsListChanged": True},
+        "notifications": {
+            "resourceSubscriptions": ["note://todo", "nothing://here"],
+            "toolsListChanged": True,
+        },
     }
     (ack,) = exchange(protocol, "subscriptions/listen", params, id="listen-1")
     assert ack == {
