@@ -81,7 +81,7 @@ class _Session:
         self.reader: asyncio.Task[None] | None = None
         self.background: set[asyncio.Task[None]] = set()
         self.closing = False
-        self.acks: dict[Any, asyncio.Future[Mapping[str, Any]]] = {}
+        self.acks: dict[int, asyncio.Future[Mapping[str, Any]]] = {}
         """``subscriptions/listen`` requests awaiting their acknowledgement, by id."""
         self.listens: dict[str, Request] = {}
         """The ``subscriptions/listen`` stream of each subscribed URI (2026-07-28)."""
