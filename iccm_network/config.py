@@ -42,6 +42,10 @@ class Settings:
             room for) the oldest unfinished handshake is dropped.
         max_batch: Entries one JSON-RPC batch may hold; a larger batch is
             refused whole with one -32600 error.
+        max_subscriptions: Resource subscriptions one connection may hold:
+            each URI it subscribed to with ``resources/subscribe``, each open
+            2026-07-28 ``subscriptions/listen`` stream and each URI the
+            stream names. A request beyond it gets a -32000 error.
         max_unsent_bytes: Bytes of replies waiting to be written to one
             connection; over it the server stops reading that connection's
             requests until the client reads its replies.
@@ -80,6 +84,7 @@ class Settings:
     max_connections: int = 4096
     max_handshakes: int = 1024
     max_batch: int = 1000
+    max_subscriptions: int = 1000
     max_unsent_bytes: int = 4 * 1024 * 1024
     compression: str = "off"
     worker_threads: int = 64
@@ -106,6 +111,7 @@ class Settings:
         "max_connections": "MCP_MAX_CONNECTIONS",
         "max_handshakes": "MCP_MAX_HANDSHAKES",
         "max_batch": "MCP_MAX_BATCH",
+        "max_subscriptions": "MCP_MAX_SUBSCRIPTIONS",
         "max_unsent_bytes": "MCP_MAX_UNSENT_BYTES",
         "compression": "MCP_COMPRESSION",
         "worker_threads": "MCP_WORKER_THREADS",
@@ -176,6 +182,7 @@ _COUNTS = (
     "max_connections",
     "max_handshakes",
     "max_batch",
+    "max_subscriptions",
     "max_unsent_bytes",
     "worker_threads",
 )

@@ -59,6 +59,7 @@ class CatalogMethods:
     _to_run: list[ToolCall]
     _subscribed: set[str]
     _listens: dict[tuple[type, Any], Listen]
+    _max_subscriptions: int
     _routes: RouteTable
 
     if TYPE_CHECKING:
@@ -95,6 +96,8 @@ class CatalogMethods:
             if method == "resources/unsubscribe":
                 self._subscribed.discard(uri)
             elif catalog.known_uri(uri):
+                if uri not in self._subscribed:
+                    self._make_room(1)
                 self._subscribed.add(uri)
             else:
                 raise resource_not_found(uri, feats)
@@ -126,6 +129,18 @@ class CatalogMethods:
         self._to_run.append(call)
         return None
 
+    def _make_room(self, more: int) -> None:
+        """Raise ``ServerBusy`` unless ``more`` subscriptions fit in ``max_subscriptions``."""
+        listens = self._listens.values()
+        held = len(self._subscribed) + sum(1 + len(listen.uris) for listen in listens)
+        limit = self._max_subscriptions
+        if held + more > limit:
+            raise ServerBusy(
+                f"Server busy: a connection may hold {limit} resource subscriptions"
+                f" (max_subscriptions); this one holds {held} and asks for {more} more",
+                data={"maxSubscriptions": limit},
+            )
+
     def _list_page(
         self, key: str, items: list[dict[str, Any]], params: Mapping[str, Any], feats: Features
     ) -> dict[str, Any]:
@@ -146,6 +161,9 @@ class CatalogMethods:
         for flag in _LIST_FILTERS:
             if type(wanted.get(flag, False)) is not bool:
                 raise InvalidParams(f'Invalid params: "{flag}" must be a boolean')
+        # Counted before the URIs are matched against the templates, which
+        # would otherwise be work without bound.
+        self._make_room(1 + len(uris))
         # Acknowledge only what this server can send: changes to the lists it
         # has, updates of the resources it knows.
         has = {

@@ -101,6 +101,8 @@ class ServerProtocol(ToolMethods, CatalogMethods):
         max_in_flight: Calls that may run at once before new ones are refused
             with a ``ServerBusy`` error.
         max_batch: Entries a batch may hold; a larger one is refused whole.
+        max_subscriptions: Resource subscriptions the connection may hold
+            (URIs subscribed to, open listen streams and the URIs they name).
         batch_slice: Batch entries handled per ``receive_text`` or
             ``process_more``; ``None`` handles a whole batch at once.
         catalog: The resources, prompts and completion hooks to serve.
@@ -117,6 +119,7 @@ class ServerProtocol(ToolMethods, CatalogMethods):
         *,
         max_in_flight: int = 256,
         max_batch: int = 1000,
+        max_subscriptions: int = 1000,
         batch_slice: int | None = None,
         catalog: Catalog | None = None,
         version: str | None = None,
@@ -128,6 +131,7 @@ class ServerProtocol(ToolMethods, CatalogMethods):
         self._info = info
         self._max_in_flight = max_in_flight
         self._max_batch = max_batch
+        self._max_subscriptions = max_subscriptions
         self._batch_slice = batch_slice
         # At most one batch waits at a time (the read loop finishes one before
         # reading on); a list is far smaller than an empty deque per connection.

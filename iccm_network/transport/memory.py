@@ -83,6 +83,7 @@ class MemoryServer:
             app.info,
             max_in_flight=settings.max_in_flight,
             max_batch=settings.max_batch,
+            max_subscriptions=settings.max_subscriptions,
             catalog=getattr(app, "catalog", None),
         )
         self._write = write

@@ -462,6 +462,7 @@ class Server:
             self.info,
             max_in_flight=settings.max_in_flight,
             max_batch=settings.max_batch,
+            max_subscriptions=settings.max_subscriptions,
             batch_slice=batch_slice,
             catalog=self.catalog,
             version=version,

@@ -409,3 +409,44 @@ def test_uri_templates_match_back(template: str, uri: str, expected: Any) -> Non
 def test_unsupported_templates_are_refused(template: str) -> None:
     with pytest.raises(UriTemplateError):
         UriTemplate.parse(template)
+
+
+def test_subscriptions_beyond_max_subscriptions_are_refused_naming_it() -> None:
+    app = build_app()
+    info = ServerInfo(name=app.name, version=app.version)
+    protocol = ServerProtocol(RouteTable(app.tools), info, catalog=app.catalog, max_subscriptions=3)
+    for name in ("a", "b", "c", "a"):  # the same URI again takes no more room
+        assert reply(protocol, "resources/subscribe", {"uri": f"note://{name}"})["result"] == {}
+    busy = reply(protocol, "resources/subscribe", {"uri": "note://d"})
+    assert busy["error"]["code"] == -32000
+    assert busy["error"]["data"] == {"maxSubscriptions": 3}
+    assert "max_subscriptions" in busy["error"]["message"]
+    reply(protocol, "resources/unsubscribe", {"uri": "note://c"})
+    # A listen stream takes one, and one per URI it names.
+    named = {"_meta": ENVELOPE, "notifications": {"resourceSubscriptions": ["note://x"]}}
+    (busy,) = exchange(protocol, "subscriptions/listen", named, id=7)
+    assert (busy["id"], busy["error"]["code"]) == (7, -32000)
+    (ack,) = exchange(protocol, "subscriptions/listen", {"_meta": ENVELOPE, "notifications": {}})
+    assert ack["method"] == "notifications/subscriptions/acknowledged"
+    protocol.resource_updated("note://x")  # the refused stream named it: nothing is sent
+    assert protocol.data_to_send() == []
+
+
+def test_a_listen_naming_more_uris_than_the_limit_is_refused_before_any_is_matched() -> None:
+    app = build_app()
+    info = ServerInfo(name=app.name, version=app.version)
+    protocol = ServerProtocol(RouteTable(app.tools), info, catalog=app.catalog)
+    matched: list[str] = []
+    known_uri = app.catalog.known_uri
+
+    def counting(uri: str) -> bool:
+        matched.append(uri)
+        return known_uri(uri)
+
+    app.catalog.known_uri = counting  # type: ignore[method-assign]
+    uris = [f"note://{n}" for n in range(100_000)]
+    params = {"_meta": ENVELOPE, "notifications": {"resourceSubscriptions": uris}}
+    (busy,) = exchange(protocol, "subscriptions/listen", params)
+    assert busy["error"]["code"] == -32000
+    assert matched == []
+    assert not protocol.listening
