@@ -150,19 +150,3 @@ async def test_a_websocket_listen_stream_ends_with_its_result_before_the_close()
         "result": {"_meta": {SUBSCRIPTION_ID: 5}, "resultType": "complete"},
     }
     assert ws.close_code == 1001
-
-
-async def test_a_connection_holds_at_most_max_subscriptions() -> None:
-    app = make_app()
-    async with (
-        async_timeout(TIMEOUT),
-        app.serving(host="127.0.0.1", port=0, max_subscriptions=2) as server,
-    ):
-        async with connect(server.url) as ws:
-            await ws.send(json.dumps(listen(1, ["config://switch"])))  # a stream and a URI
-            ack = json.loads(await ws.recv())
-            await ws.send(json.dumps(listen(2, [])))
-            refused = json.loads(await ws.recv())
-    assert ack["method"] == "notifications/subscriptions/acknowledged"
-    assert (refused["id"], refused["error"]["code"]) == (2, -32000)
-    assert refused["error"]["data"] == {"maxSubscriptions": 2}

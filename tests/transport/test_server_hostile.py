@@ -347,6 +347,44 @@ async def test_a_batch_over_max_batch_is_refused_whole_with_one_error() -> None:
     assert sorted(reply["id"] for reply in accepted) == list(range(10))
 
 
+async def test_subscriptions_beyond_max_subscriptions_are_refused() -> None:
+    notes = App("notes")
+
+    @notes.resource("note://{name}")
+    def note(name: str) -> str:
+        """A note."""
+        return name
+
+    modern = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    async with (
+        async_timeout(TIMEOUT),
+        notes.serving(host="127.0.0.1", port=0, max_subscriptions=3) as server,
+    ):
+        async with connect(server.url) as ws:
+            await ws.send(json.dumps(request(1, "initialize", {"protocolVersion": "2025-11-25"})))
+            await ws.recv()
+            replies = []
+            for n, name in enumerate(["a", "b", "c", "d"], start=2):
+                await ws.send(
+                    json.dumps(request(n, "resources/subscribe", {"uri": f"note://{name}"}))
+                )
+                replies.append(json.loads(await ws.recv()))
+        async with connect(server.url) as ws:
+            # A 2026-07-28 listen stream takes one, and one per URI it names.
+            uris = ["note://a", "note://b", "note://c"]
+            listen = {"_meta": modern, "notifications": {"resourceSubscriptions": uris}}
+            await ws.send(json.dumps(request(9, "subscriptions/listen", listen)))
+            too_many = json.loads(await ws.recv())
+    assert [reply.get("result") for reply in replies[:3]] == [{}, {}, {}]
+    refused = replies[3]["error"]
+    assert (refused["code"], refused["data"]) == (-32000, {"maxSubscriptions": 3})
+    assert "max_subscriptions" in refused["message"]
+    assert (too_many["id"], too_many["error"]["code"]) == (9, -32000)
+
+
 async def test_a_batch_is_handled_in_slices_that_let_its_calls_run() -> None:
     probe_tasks.clear()
     batch = [request(n, "tools/call", {"name": "probe", "arguments": {}}) for n in range(1000)]
