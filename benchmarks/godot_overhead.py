@@ -28,10 +28,10 @@ the machine in the same states, and server processes are new each round,
 because two servers doing the very same work differ by several percent
 (see ``control``). p99 is taken over all of a scenario's calls; the range is
 the ratio within each round. Server CPU comes from the scheduler's own
-count (``/proc/PID/task/*/schedstat``). Target: every ratio of p99 within
+count (``benchmarks.procstat.cpu_seconds``). Target: every ratio of p99 within
 1.10.
 
-Run from the repository root: ``python benchmarks/godot_overhead.py``
+Run from the repository root: ``python -m benchmarks.godot_overhead``
 (``--rounds``, ``--blocks``, ``--block``, ``--workload`` and ``--linger``
 change it).
 """
@@ -56,6 +56,7 @@ from typing import Any, Final
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 
+from benchmarks.procstat import cpu_seconds
 from iccm_network import App, Context
 from iccm_network.godot import shipping_logs
 
@@ -201,7 +202,7 @@ async def _role_hang_ws() -> None:
 @contextmanager
 def _child(role: str, *extra: str) -> Iterator[tuple[int, subprocess.Popen[str]]]:
     process = subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), "--role", role, *extra],
+        [sys.executable, "-m", "benchmarks.godot_overhead", "--role", role, *extra],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -225,20 +226,6 @@ def _finish(process: subprocess.Popen[str]) -> dict[str, Any]:
     out, _ = process.communicate(input="", timeout=STARTUP_TIMEOUT)
     lines = [line for line in out.splitlines() if line.startswith("{")]
     return dict(json.loads(lines[-1])) if lines else {}
-
-
-def _cpu_seconds(pid: int) -> float:
-    """CPU time of all of a process's threads, from the scheduler's own count (Linux).
-
-    ``/proc/PID/stat`` counts in clock ticks, sampled: too coarse for blocks
-    of a few hundred milliseconds. ``schedstat`` counts nanoseconds.
-    """
-    total = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with contextlib.suppress(FileNotFoundError):  # a thread that just ended
-            with open(f"/proc/{pid}/task/{task}/schedstat") as stat:
-                total += int(stat.read().split()[0])
-    return total / 1e9
 
 
 def _closed_port() -> int:
@@ -330,14 +317,14 @@ async def _round(
             turn = number % len(servers)
             for index in [*range(turn, len(servers)), *range(turn)]:
                 server, client = servers[index], clients[index]
-                before = _cpu_seconds(server.process.pid)
+                before = cpu_seconds(server.process.pid)
                 # The first calls after a pause find cold caches: warm up, unrecorded.
                 await _calls(client, tool, BLOCK_WARMUP)
                 measured[index] += await _calls(client, tool, block)
                 # Entries still gathering are shipped now, before the next block
                 # starts, and their cost is counted to this scenario.
                 await asyncio.sleep(PAUSE)
-                results[server.scenario].cpu += _cpu_seconds(server.process.pid) - before
+                results[server.scenario].cpu += cpu_seconds(server.process.pid) - before
                 results[server.scenario].calls += BLOCK_WARMUP + block
         for server, latencies in zip(servers, measured, strict=True):
             results[server.scenario].rounds.append(latencies)

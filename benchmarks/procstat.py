@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 __all__ = ["cpu_seconds", "rss_bytes"]
 
 _TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+_SCHEDSTAT = os.path.exists("/proc/self/schedstat")
+"""Whether the kernel keeps scheduler statistics (nanoseconds of CPU per thread)."""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -20,17 +23,17 @@ def cpu_seconds(pid: int) -> float:
     Args:
         pid: The process to read.
     """
-    try:
-        return _scheduled_seconds(pid)
-    except OSError:
-        return _ticked_seconds(pid)
+    return _scheduled_seconds(pid) if _SCHEDSTAT else _ticked_seconds(pid)
 
 
 def _scheduled_seconds(pid: int) -> float:
     total = 0
     for thread in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{thread}/schedstat", encoding="ascii") as schedstat:
-            total += int(schedstat.read().split()[0])
+        # A thread that ended since the listing has no file left: its time
+        # is gone from the count either way.
+        with contextlib.suppress(FileNotFoundError):
+            with open(f"/proc/{pid}/task/{thread}/schedstat", encoding="ascii") as schedstat:
+                total += int(schedstat.read().split()[0])
     return total / 1e9
 
 

@@ -2,7 +2,7 @@
 
 These only check that the tooling works (calls flow, nothing fails); speed
 figures come from ``python -m benchmarks compare`` and
-``benchmarks/godot_overhead.py``, never from tests.
+``python -m benchmarks.godot_overhead``, never from tests.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def test_godot_overhead_benchmark_measures_every_scenario_and_counts_every_entry
     completed = subprocess.run(
         [
             sys.executable,
-            "benchmarks/godot_overhead.py",
+            "-m",
+            "benchmarks.godot_overhead",
             "--workload",
             "noisy",
             "--rounds",
