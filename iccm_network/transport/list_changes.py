@@ -4,16 +4,22 @@
 ``subscriptions/listen`` stream, an in-memory connection); a change is
 applied to every one of them on the server's loop (from any thread), and
 the handshake-era connections and the listen streams that asked for it are
-sent ``notifications/<kind>/list_changed``.
+sent ``notifications/<kind>/list_changed``. ``follow`` registers a connection
+for both its list changes and its resource updates.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iccm_network.protocol.server import ServerProtocol
+from iccm_network.transport.serving import tell_resource_updated
+
+if TYPE_CHECKING:
+    from iccm_network.catalog.table import Catalog
 
 __all__ = ["ListChanges"]
 
@@ -27,6 +33,33 @@ class ListChanges:
         self.loop: asyncio.AbstractEventLoop | None = None
         """The server's loop, once it started: changes are applied there."""
         self._notices: set[asyncio.Task[None]] = set()
+
+    def follow(
+        self, channel: Any, protocol: ServerProtocol, catalog: Catalog | None
+    ) -> Callable[[], None]:
+        """Send ``channel`` its list changes, and ``catalog``'s resource updates, until stopped.
+
+        Args:
+            channel: A connection, an HTTP ``subscriptions/listen`` stream or
+                an in-memory connection (a ``Channel``).
+            protocol: Its protocol, which knows what it subscribed to.
+            catalog: The app's catalog, whose updates it gets.
+
+        Returns:
+            The function that stops it. It holds the update listener, which
+            the catalog holds only weakly: keep it while following.
+        """
+        listener = functools.partial(tell_resource_updated, channel, protocol)
+        if catalog is not None:
+            catalog.listeners.add(listener)
+        self.protocols[channel] = protocol
+
+        def unfollow() -> None:
+            if catalog is not None:
+                catalog.listeners.discard(listener)
+            self.protocols.pop(channel, None)
+
+        return unfollow
 
     def announce(self, kind: str, change: Callable[[ServerProtocol], None]) -> None:
         """Apply ``change`` to every open connection, then send each its list change.

@@ -78,13 +78,14 @@ class MemoryServer:
         tools: Mapping[str, Tool] | None = None,
     ) -> None:
         settings = app.settings()
+        catalog = getattr(app, "catalog", None)
         self._protocol = ServerProtocol(
             RouteTable(app.tools if tools is None else tools),
             app.info,
             max_in_flight=settings.max_in_flight,
             max_batch=settings.max_batch,
             max_subscriptions=settings.max_subscriptions,
-            catalog=getattr(app, "catalog", None),
+            catalog=catalog,
         )
         self._write = write
         channel = _MemoryChannel(write)
@@ -97,14 +98,9 @@ class MemoryServer:
             # Counted, never written: no summary timer runs in memory.
             call_log=CallLog(settings.log_summary_interval),
         )
-        self._catalog = getattr(app, "catalog", None)
-        # Kept here: the catalog holds listeners weakly.
-        self._listener = self._resource_updated
-        if self._catalog is not None:
-            self._catalog.listeners.add(self._listener)
         self._fixed_tools = tools is not None
         self._changes = ListChanges()
-        self._changes.protocols[channel] = self._protocol
+        self._unfollow = self._changes.follow(channel, self._protocol, catalog)
         try:
             self._changes.loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -155,14 +151,8 @@ class MemoryServer:
 
     def close(self) -> None:
         """Cancel every call still running (the connection is gone)."""
-        if self._catalog is not None:
-            self._catalog.listeners.discard(self._listener)
-        self._changes.protocols.clear()
+        self._unfollow()
         self._runner.cancel_all()
-
-    async def _resource_updated(self, uri: str) -> None:
-        self._protocol.resource_updated(uri)
-        self._flush()
 
     def _flush(self) -> None:
         for frame in self._protocol.data_to_send():

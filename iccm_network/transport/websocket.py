@@ -54,7 +54,7 @@ from iccm_network.tools.routes import RouteTable
 from iccm_network.transport.admission import Admission, HeaderLookup, Refusal
 from iccm_network.transport.calls import WorkerThreads
 from iccm_network.transport.list_changes import ListChanges
-from iccm_network.transport.serving import CallRunner, Channel, tell_resource_updated
+from iccm_network.transport.serving import CallRunner, Channel
 from iccm_network.transport.sockets import (
     ACCEPT_BATCH,
     FD_RESERVE,
@@ -531,18 +531,7 @@ class Server:
         Returns:
             The function that stops it.
         """
-        listener = functools.partial(tell_resource_updated, channel, protocol)
-        catalog = self.catalog
-        if catalog is not None:
-            catalog.listeners.add(listener)  # held weakly: unfollow() holds it
-        self._changes.protocols[channel] = protocol
-
-        def unfollow() -> None:
-            if catalog is not None:
-                catalog.listeners.discard(listener)
-            del self._changes.protocols[channel]
-
-        return unfollow
+        return self._changes.follow(channel, protocol, self.catalog)
 
     def http_opened(self, connection: PortConnection) -> None:
         self._http.add(connection)
